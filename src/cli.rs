@@ -1,0 +1,74 @@
+//! Command line. Spellings follow tcpdump/Suricata habits and are a contract: `-r FILE...`,
+//! `-i IFACE`, `--signatures DIR`, `--eve PATH`, `--types LIST`, `--threads N`.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cloudtap",
+    version,
+    about = "Network sensor for MITRE ATT&CK T1583.006: web-service endpoints and script agents in DNS, TLS SNI and HTTP, as Suricata EVE alerts",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Read packets from capture files (pcap or pcapng), in order.
+    #[arg(short = 'r', long = "read", value_name = "FILE", num_args = 1..)]
+    pub read: Vec<PathBuf>,
+
+    /// Capture live from an interface (reserved; not available yet).
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    pub interface: Option<String>,
+
+    /// Directory of signature packs (default: the packs bundled in the binary).
+    #[arg(long, value_name = "DIR")]
+    pub signatures: Option<PathBuf>,
+
+    /// Where to write EVE JSON lines; `-` is standard output.
+    #[arg(long, value_name = "PATH", default_value = "-")]
+    pub eve: String,
+
+    /// EVE event types to write: any of alert,dns,tls,http,quic,stats (comma separated).
+    #[arg(long, value_name = "LIST", default_value = "alert")]
+    pub types: String,
+
+    /// Worker threads (default: number of cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// No summary on stderr.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect signature packs.
+    Signatures {
+        #[command(subcommand)]
+        action: SigAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SigAction {
+    /// Validate packs and print every problem with file and line.
+    Check {
+        /// Directory to check (default: the bundled packs).
+        dir: Option<PathBuf>,
+    },
+    /// List the loaded signatures.
+    List {
+        #[arg(long, value_name = "DIR")]
+        signatures: Option<PathBuf>,
+    },
+    /// Print every signature matching a domain, an address or a user agent.
+    Test {
+        value: String,
+        #[arg(long, value_name = "DIR")]
+        signatures: Option<PathBuf>,
+    },
+}

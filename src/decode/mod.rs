@@ -1,0 +1,282 @@
+//! Decode stage: peels link layers and encapsulations down to the innermost IP packet and
+//! its TCP/UDP header. Pure functions over `&[u8]`; IP fragments are returned as such and
+//! reassembled by [`defrag::Defragmenter`], after which decoding resumes with
+//! [`decode_ip_payload`].
+//!
+//! IP, TCP and UDP headers are parsed with `etherparse`. The layers etherparse does not know
+//! (MPLS, PPPoE, VN-Tag, E-Tag, SLL/SLL2, BSD null, PPP, Cisco HDLC, GRE/ERSPAN, VXLAN,
+//! Geneve, Teredo) are a few bytes each and are peeled by hand in `link` and `tunnel`.
+
+pub mod defrag;
+mod link;
+mod tunnel;
+
+use etherparse::{IpNumber, IpSlice, Ipv6ExtensionSlice, TcpSlice, UdpSlice};
+use std::net::IpAddr;
+
+pub use link::linktype_name;
+
+/// How deep encapsulations may nest before the packet is rejected (a GRE-in-GRE bomb).
+pub const MAX_ENCAP_DEPTH: u8 = 8;
+
+/// Why a packet could not be decoded; each reason is a counter in the run summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unsupported link type {0}")]
+    UnsupportedLinkType(u16),
+    #[error("truncated {0} header")]
+    Truncated(&'static str),
+    #[error("malformed {0}")]
+    Malformed(&'static str),
+    #[error("encapsulation nested deeper than {MAX_ENCAP_DEPTH}")]
+    TooDeep,
+}
+
+impl DecodeError {
+    /// Stable counter name for the summary and stats records.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DecodeError::UnsupportedLinkType(_) => "unsupported_linktype",
+            DecodeError::Truncated(what) => match *what {
+                "ethernet" => "truncated_ethernet",
+                "vlan" => "truncated_vlan",
+                "mpls" => "truncated_mpls",
+                "pppoe" => "truncated_pppoe",
+                "ipv4" => "truncated_ipv4",
+                "ipv6" => "truncated_ipv6",
+                "tcp" => "truncated_tcp",
+                "udp" => "truncated_udp",
+                "gre" => "truncated_gre",
+                "erspan" => "truncated_erspan",
+                "vxlan" => "truncated_vxlan",
+                "geneve" => "truncated_geneve",
+                _ => "truncated_link",
+            },
+            DecodeError::Malformed(what) => match *what {
+                "ip version" => "bad_ip_version",
+                "ipv4" => "malformed_ipv4",
+                "ipv6" => "malformed_ipv6",
+                "tcp" => "malformed_tcp",
+                _ => "malformed_other",
+            },
+            DecodeError::TooDeep => "encap_too_deep",
+        }
+    }
+}
+
+/// Context gathered on the way down to the innermost IP header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Encap {
+    /// Outermost and second 802.1Q/802.1ad VLAN ids (0 = none).
+    pub vlan: [u16; 2],
+    /// Number of tunnel layers (GRE, VXLAN, ...) passed through.
+    pub tunnels: u8,
+}
+
+/// Transport layer of a decoded packet.
+#[derive(Debug, Clone, Copy)]
+pub enum Transport<'a> {
+    Tcp(TcpInfo<'a>),
+    Udp {
+        sport: u16,
+        dport: u16,
+        payload: &'a [u8],
+    },
+    /// Any other IP protocol: not inspected, but still a flow.
+    Other(u8),
+}
+
+/// The TCP fields the flow stage needs.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpInfo<'a> {
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub syn: bool,
+    pub ack_flag: bool,
+    pub fin: bool,
+    pub rst: bool,
+    pub payload: &'a [u8],
+}
+
+/// A fully decoded, unfragmented packet.
+#[derive(Debug, Clone, Copy)]
+pub struct Decoded<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub transport: Transport<'a>,
+    pub encap: Encap,
+}
+
+/// One IP fragment, to be reassembled before its payload can be decoded.
+#[derive(Debug, Clone, Copy)]
+pub struct Fragment<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub id: u32,
+    pub proto: u8,
+    /// Offset of this fragment's payload in bytes.
+    pub offset: u32,
+    pub more: bool,
+    pub payload: &'a [u8],
+    pub encap: Encap,
+    /// Encapsulation depth reached when the fragment was found.
+    pub depth: u8,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Outcome<'a> {
+    Packet(Decoded<'a>),
+    Fragment(Fragment<'a>),
+    /// Not IP (ARP, LLDP, STP, ...): counted, not an error.
+    NotIp,
+}
+
+/// Decodes a captured frame of the given LINKTYPE down to its innermost IP packet.
+pub fn decode(linktype: u16, frame: &[u8]) -> Result<Outcome<'_>, DecodeError> {
+    let mut encap = Encap::default();
+    match link::strip(linktype, frame, &mut encap, 0)? {
+        Some(ip) => decode_ip(ip, encap, 0),
+        None => Ok(Outcome::NotIp),
+    }
+}
+
+/// Decodes an IP packet (v4 or v6, chosen by its version nibble).
+pub(crate) fn decode_ip(data: &[u8], encap: Encap, depth: u8) -> Result<Outcome<'_>, DecodeError> {
+    if depth > MAX_ENCAP_DEPTH {
+        return Err(DecodeError::TooDeep);
+    }
+    let version = data.first().map(|b| b >> 4);
+    let ip = match IpSlice::from_slice(data) {
+        Ok(ip) => ip,
+        Err(_) => {
+            return Err(match version {
+                Some(4) if data.len() < 20 => DecodeError::Truncated("ipv4"),
+                Some(4) => DecodeError::Malformed("ipv4"),
+                Some(6) if data.len() < 40 => DecodeError::Truncated("ipv6"),
+                Some(6) => DecodeError::Malformed("ipv6"),
+                None => DecodeError::Truncated("ipv4"),
+                _ => DecodeError::Malformed("ip version"),
+            })
+        }
+    };
+    let (src, dst): (IpAddr, IpAddr) = match &ip {
+        IpSlice::Ipv4(v4) => (
+            v4.header().source_addr().into(),
+            v4.header().destination_addr().into(),
+        ),
+        IpSlice::Ipv6(v6) => (
+            v6.header().source_addr().into(),
+            v6.header().destination_addr().into(),
+        ),
+    };
+    let payload = ip.payload();
+    let proto = payload.ip_number.0;
+    if payload.fragmented {
+        let (id, offset, more) = match &ip {
+            IpSlice::Ipv4(v4) => {
+                let h = v4.header();
+                (
+                    u32::from(h.identification()),
+                    u32::from(h.fragments_offset().value()) * 8,
+                    h.more_fragments(),
+                )
+            }
+            IpSlice::Ipv6(v6) => {
+                let mut found = None;
+                for ext in v6.extensions().clone() {
+                    if let Ipv6ExtensionSlice::Fragment(f) = ext {
+                        found = Some((
+                            f.identification(),
+                            u32::from(f.fragment_offset().value()) * 8,
+                            f.more_fragments(),
+                        ));
+                    }
+                }
+                found.ok_or(DecodeError::Malformed("ipv6"))?
+            }
+        };
+        return Ok(Outcome::Fragment(Fragment {
+            src,
+            dst,
+            id,
+            proto,
+            offset,
+            more,
+            payload: payload.payload,
+            encap,
+            depth,
+        }));
+    }
+    decode_ip_payload(src, dst, proto, payload.payload, encap, depth)
+}
+
+/// Decodes what follows an IP header (after reassembly, if it was fragmented).
+pub fn decode_ip_payload(
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    payload: &[u8],
+    mut encap: Encap,
+    depth: u8,
+) -> Result<Outcome<'_>, DecodeError> {
+    match IpNumber(proto) {
+        IpNumber::TCP => {
+            let tcp = TcpSlice::from_slice(payload).map_err(|_| {
+                if payload.len() < 20 {
+                    DecodeError::Truncated("tcp")
+                } else {
+                    DecodeError::Malformed("tcp")
+                }
+            })?;
+            Ok(Outcome::Packet(Decoded {
+                src,
+                dst,
+                transport: Transport::Tcp(TcpInfo {
+                    sport: tcp.source_port(),
+                    dport: tcp.destination_port(),
+                    seq: tcp.sequence_number(),
+                    ack: tcp.acknowledgment_number(),
+                    syn: tcp.syn(),
+                    ack_flag: tcp.ack(),
+                    fin: tcp.fin(),
+                    rst: tcp.rst(),
+                    payload: tcp.payload(),
+                }),
+                encap,
+            }))
+        }
+        IpNumber::UDP => {
+            // Lax: a UDP length that disagrees with the IP length is common on taps
+            // (padding, snaplen); use what is there.
+            let udp = UdpSlice::from_slice_lax(payload).map_err(|_| DecodeError::Truncated("udp"))?;
+            let (sport, dport) = (udp.source_port(), udp.destination_port());
+            let data = udp.payload();
+            if let Some(inner) = tunnel::udp(sport, dport, data, encap, depth) {
+                return inner;
+            }
+            Ok(Outcome::Packet(Decoded {
+                src,
+                dst,
+                transport: Transport::Udp {
+                    sport,
+                    dport,
+                    payload: data,
+                },
+                encap,
+            }))
+        }
+        IpNumber::IPV4 | IpNumber::IPV6 => {
+            encap.tunnels += 1;
+            decode_ip(payload, encap, depth + 1)
+        }
+        IpNumber::GRE => tunnel::gre(payload, encap, depth),
+        _ => Ok(Outcome::Packet(Decoded {
+            src,
+            dst,
+            transport: Transport::Other(proto),
+            encap,
+        })),
+    }
+}

@@ -1,0 +1,218 @@
+//! Extract stage: recognises the application protocol of each direction of a flow by its
+//! content (not by port alone) and pulls out DNS questions/answers, TLS ClientHellos and HTTP
+//! requests.
+
+pub mod dns;
+pub mod http;
+pub mod tls;
+
+use crate::stats::Skips;
+
+/// Ports on which UDP and TCP payloads are taken as DNS without content checks.
+pub fn is_dns_port(p: u16) -> bool {
+    matches!(p, 53 | 5353 | 5355)
+}
+
+/// Something worth reporting that a flow carried.
+#[derive(Debug, Clone)]
+pub enum Record {
+    Dns(dns::Message),
+    Tls(Box<tls::ClientHello>),
+    Http(http::Request),
+}
+
+impl Record {
+    pub fn app_proto(&self) -> &'static str {
+        match self {
+            Record::Dns(_) => "dns",
+            Record::Tls(_) => "tls",
+            Record::Http(_) => "http",
+        }
+    }
+}
+
+/// Bytes of an undecided stream we keep while waiting to recognise it.
+const MAX_UNDECIDED: usize = 16;
+/// A DNS-over-TCP stream buffers at most one message plus its length prefix.
+const MAX_DNS_TCP: usize = 65_535 + 2;
+
+/// What one direction of a TCP connection carries, and the parser state for it.
+#[derive(Debug)]
+pub enum AppStream {
+    /// Nothing seen yet (or too few bytes to tell). `synced` is true when the stream start
+    /// was captured (SYN seen), so the first bytes are the first bytes the client sent.
+    Undecided { synced: bool, buf: Vec<u8> },
+    Tls { buf: Vec<u8> },
+    Http(http::RequestStream),
+    DnsTcp { buf: Vec<u8> },
+    /// Nothing more to extract from this direction: its bytes are skipped.
+    Finished,
+}
+
+impl AppStream {
+    pub fn new(synced: bool) -> Self {
+        AppStream::Undecided {
+            synced,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        matches!(self, AppStream::Finished)
+    }
+
+    /// Bytes this stream holds in buffers (for the per-flow and global reassembly caps).
+    pub fn buffered(&self) -> usize {
+        match self {
+            AppStream::Undecided { buf, .. } | AppStream::Tls { buf } | AppStream::DnsTcp { buf } => {
+                buf.capacity()
+            }
+            AppStream::Http(h) => h.buffered(),
+            AppStream::Finished => 0,
+        }
+    }
+
+    /// Feeds contiguous in-order bytes of this direction.
+    pub fn feed(
+        &mut self,
+        data: &[u8],
+        ports: (u16, u16),
+        out: &mut Vec<Record>,
+        skips: &mut Skips,
+    ) {
+        if data.is_empty() {
+            return;
+        }
+        if let AppStream::Undecided { synced, buf } = self {
+            let synced = *synced;
+            let mut head = std::mem::take(buf);
+            head.extend_from_slice(data);
+            let next = decide(&head, synced, ports);
+            match next {
+                Some(s) => {
+                    *self = s;
+                    // Replay what was held back into the chosen parser.
+                    self.feed_decided(&head, out, skips);
+                }
+                None if head.len() < MAX_UNDECIDED => *buf = head,
+                None => *self = AppStream::Finished,
+            }
+            return;
+        }
+        self.feed_decided(data, out, skips);
+    }
+
+    fn feed_decided(&mut self, data: &[u8], out: &mut Vec<Record>, skips: &mut Skips) {
+        match self {
+            AppStream::Undecided { .. } | AppStream::Finished => {}
+            AppStream::Tls { buf } => {
+                buf.extend_from_slice(data);
+                match tls::scan_client_stream(buf) {
+                    tls::Progress::NeedMore => {
+                        if buf.len() > tls::MAX_CLIENT_HELLO + 5 * 8 {
+                            skips.add("tls_client_hello_too_long");
+                            *self = AppStream::Finished;
+                        }
+                    }
+                    tls::Progress::NotTls => *self = AppStream::Finished,
+                    tls::Progress::Hello(h) => {
+                        out.push(Record::Tls(h));
+                        *self = AppStream::Finished;
+                    }
+                    tls::Progress::Error(e) => {
+                        skips.add(e.reason());
+                        *self = AppStream::Finished;
+                    }
+                }
+            }
+            AppStream::Http(h) => {
+                let mut reqs = Vec::new();
+                let mut errs = Vec::new();
+                h.feed(data, &mut reqs, &mut errs);
+                for e in errs {
+                    skips.add(e.reason());
+                }
+                out.extend(reqs.into_iter().map(Record::Http));
+                if h.is_done() {
+                    *self = AppStream::Finished;
+                }
+            }
+            AppStream::DnsTcp { buf } => {
+                buf.extend_from_slice(data);
+                let mut pos = 0;
+                while buf.len() >= pos + 2 {
+                    let len = usize::from(u16::from_be_bytes([buf[pos], buf[pos + 1]]));
+                    let Some(msg) = buf.get(pos + 2..pos + 2 + len) else {
+                        break;
+                    };
+                    match dns::parse(msg) {
+                        Ok(m) => out.push(Record::Dns(m)),
+                        Err(e) => skips.add(e.reason()),
+                    }
+                    pos += 2 + len;
+                }
+                buf.drain(..pos);
+                if buf.len() > MAX_DNS_TCP {
+                    *self = AppStream::Finished;
+                }
+            }
+        }
+    }
+}
+
+/// Recognises a direction's protocol from its first bytes; `None` = need more bytes.
+fn decide(head: &[u8], synced: bool, (sport, dport): (u16, u16)) -> Option<AppStream> {
+    if tls::looks_like_tls(head) {
+        // Only a ClientHello interests us; ServerHello and application data do not.
+        return Some(if head.len() >= 6 && head[5] != 1 {
+            AppStream::Finished
+        } else {
+            AppStream::Tls { buf: Vec::new() }
+        });
+    }
+    match http::starts_with_request(head) {
+        Some(true) => return Some(AppStream::Http(http::RequestStream::new(true))),
+        None if head.len() < MAX_UNDECIDED => return None,
+        _ => {}
+    }
+    if is_dns_port(sport) || is_dns_port(dport) {
+        return Some(AppStream::DnsTcp { buf: Vec::new() });
+    }
+    if head.len() >= 14 {
+        let len = usize::from(u16::from_be_bytes([head[0], head[1]]));
+        if len >= 17 && dns::plausible_header(&head[2..]) {
+            return Some(AppStream::DnsTcp { buf: Vec::new() });
+        }
+    }
+    if head.starts_with(b"HTTP/1.") || head.starts_with(b"SSH-") {
+        return Some(AppStream::Finished);
+    }
+    if head.len() < 14 && head.len() < MAX_UNDECIDED {
+        return None;
+    }
+    if synced {
+        Some(AppStream::Finished)
+    } else {
+        // Picked up mid-connection: look for the next HTTP request line, bounded.
+        Some(AppStream::Http(http::RequestStream::new(false)))
+    }
+}
+
+/// Recognises a UDP payload as DNS: always on DNS ports, elsewhere only when the header is
+/// plausible and the whole message parses.
+pub fn udp_dns(payload: &[u8], sport: u16, dport: u16, skips: &mut Skips) -> Option<dns::Message> {
+    let dns_port = is_dns_port(sport) || is_dns_port(dport);
+    if !dns_port && !dns::plausible_header(payload) {
+        return None;
+    }
+    match dns::parse(payload) {
+        Ok(m) if dns_port || !m.questions.is_empty() => Some(m),
+        Ok(_) => None,
+        Err(e) => {
+            if dns_port {
+                skips.add(e.reason());
+            }
+            None
+        }
+    }
+}

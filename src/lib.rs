@@ -1,0 +1,16 @@
+//! cloudtap: a network sensor for MITRE ATT&CK T1583.006 (Acquire Infrastructure: Web Services).
+//!
+//! Data flows one way, one module per stage:
+//! `capture` -> `decode` -> `flow` (with TCP reassembly) -> `extract` -> `detect` -> `output`,
+//! with `stats` beside. `pipeline` wires the stages to threads.
+
+pub mod capture;
+pub mod cli;
+pub mod decode;
+pub mod detect;
+pub mod extract;
+pub mod flow;
+pub mod output;
+pub mod pipeline;
+pub mod stats;
+pub mod timefmt;

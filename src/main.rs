@@ -1,0 +1,228 @@
+//! `cloudtap` binary: parses the command line and runs the library's pipeline.
+//! Exit status: 0 success, 1 input could not be read, 2 usage or configuration error.
+
+use clap::Parser;
+use cloudtap::cli::{Cli, Command, SigAction};
+use cloudtap::detect::{self, Field, Ruleset};
+use cloudtap::output::Types;
+use cloudtap::pipeline::{self, Config, RunReport};
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn load_rules(dir: Option<&Path>) -> Result<Ruleset, String> {
+    match dir {
+        Some(d) => detect::load_dir(d),
+        None => detect::load_bundled(),
+    }
+    .map_err(|e| format!("invalid signatures:\n{e}"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match &cli.command {
+        Some(Command::Signatures { action }) => signatures_cmd(action),
+        None => run(&cli),
+    }
+}
+
+fn signatures_cmd(action: &SigAction) -> ExitCode {
+    match action {
+        SigAction::Check { dir } => match load_rules(dir.as_deref()) {
+            Ok(rs) => {
+                let mut packs: Vec<(String, String, usize)> = Vec::new();
+                for s in rs.signatures() {
+                    match packs.iter_mut().find(|p| p.0 == s.pack.name) {
+                        Some(p) => p.2 += 1,
+                        None => packs.push((s.pack.name.clone(), s.pack.version.clone(), 1)),
+                    }
+                }
+                for (name, ver, n) in &packs {
+                    println!("{name} {ver}: {n} signatures");
+                }
+                println!("OK: {} signatures in {} packs", rs.signatures().len(), packs.len());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
+        SigAction::List { signatures } => match load_rules(signatures.as_deref()) {
+            Ok(rs) => {
+                for s in rs.signatures() {
+                    println!(
+                        "{}\t{}\t{}\tseverity {}\t{}",
+                        s.id, s.pack.name, s.pack.version, s.severity, s.msg
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
+        SigAction::Test { value, signatures } => {
+            let rs = match load_rules(signatures.as_deref()) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let mut found = 0;
+            let mut hits = Vec::new();
+            if let Ok(ip) = value.parse::<IpAddr>() {
+                rs.match_ip(ip, &mut hits);
+                for h in hits.drain(..) {
+                    found += 1;
+                    println!("ip.dst\t{}\t{}\t{}\t{}", h.sig.id, h.sig.pack.name, h.pattern, h.sig.msg);
+                }
+            }
+            for field in Field::ALL {
+                if field == Field::IpDst {
+                    continue;
+                }
+                rs.match_str(field, value, &mut hits);
+                for h in hits.drain(..) {
+                    found += 1;
+                    let action = match h.sig.action {
+                        detect::Action::Alert => "alert",
+                        detect::Action::Label => "label",
+                    };
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}",
+                        field.name(),
+                        h.sig.id,
+                        h.sig.pack.name,
+                        action,
+                        h.pattern,
+                        h.sig.msg
+                    );
+                }
+            }
+            if found > 0 {
+                ExitCode::SUCCESS
+            } else {
+                println!("no signature matches {value:?}");
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn run(cli: &Cli) -> ExitCode {
+    if cli.interface.is_some() {
+        eprintln!("cloudtap: live capture (-i) is not available in this version; use -r FILE");
+        return ExitCode::from(2);
+    }
+    if cli.read.is_empty() {
+        eprintln!("cloudtap: nothing to read: give capture files with -r FILE (see --help)");
+        return ExitCode::from(2);
+    }
+    let types = match Types::parse(&cli.types) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cloudtap: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let threads = match cli.threads {
+        Some(0) => {
+            eprintln!("cloudtap: --threads must be at least 1");
+            return ExitCode::from(2);
+        }
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let rules = match load_rules(cli.signatures.as_deref()) {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            eprintln!("cloudtap: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let sink: Box<dyn Write + Send> = if cli.eve == "-" {
+        Box::new(std::io::stdout())
+    } else {
+        match std::fs::File::create(&cli.eve) {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                eprintln!("cloudtap: cannot write --eve {}: {e}", cli.eve);
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let mut cfg = Config::new(cli.read.clone());
+    cfg.threads = threads;
+    cfg.types = types;
+    let report = pipeline::run(&cfg, rules, sink);
+    if !cli.quiet {
+        summary(&report, threads);
+    }
+    for t in &report.truncated_files {
+        eprintln!("cloudtap: warning: {t}");
+    }
+    for f in &report.files_failed {
+        eprintln!("cloudtap: error: {f}");
+    }
+    if let Some(e) = &report.write_error {
+        eprintln!("cloudtap: error writing EVE output: {e}");
+        return ExitCode::from(1);
+    }
+    if report.files_failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn summary(r: &RunReport, threads: usize) {
+    let c = &r.counters;
+    let secs = r.elapsed_s.max(1e-9);
+    let mut s = String::new();
+    use std::fmt::Write as _;
+    let _ = writeln!(s, "cloudtap summary ({threads} worker threads)");
+    let _ = writeln!(
+        s,
+        "  packets {}  bytes {}  flows {}  elapsed {:.3} s  {:.3} Gbit/s  {:.3} Mpkt/s",
+        c.packets,
+        c.bytes,
+        c.flows,
+        r.elapsed_s,
+        c.bytes as f64 * 8.0 / secs / 1e9,
+        c.packets as f64 / secs / 1e6
+    );
+    let _ = writeln!(
+        s,
+        "  decoded {}  tunnelled {}  not-ip {}  fragments {} (reassembled {})  bypassed packets {}",
+        c.decoded, c.tunnelled, c.not_ip, c.fragments, c.reassembled, c.bypassed_packets
+    );
+    let _ = writeln!(
+        s,
+        "  records: dns {}  tls {}  http {}   alerts {}  labels {}  events written {}",
+        c.dns_records, c.tls_records, c.http_records, c.alerts, c.labels, r.events_written
+    );
+    let _ = writeln!(
+        s,
+        "  flows evicted at cap {}  timed out {}  tcp gaps {}  out-of-order dropped {}",
+        c.flows_evicted_cap, c.flows_timed_out, c.tcp_gaps, c.tcp_ooo_dropped
+    );
+    if !c.alerts_by_sig.is_empty() {
+        let _ = writeln!(s, "  alerts by signature:");
+        for (id, (msg, n)) in &c.alerts_by_sig {
+            let _ = writeln!(s, "    {n:>6}  {id}  {msg}");
+        }
+    }
+    let skips = c.skips.sorted();
+    if !skips.is_empty() {
+        let _ = writeln!(s, "  skipped (by reason):");
+        for (k, v) in skips {
+            let _ = writeln!(s, "    {v:>6}  {k}");
+        }
+    }
+    eprint!("{s}");
+}

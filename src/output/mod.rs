@@ -1,0 +1,89 @@
+//! Output stage: Suricata-7-compatible EVE JSON lines (one writer thread per output).
+
+pub mod eve;
+
+use crate::detect::{Field, Signature};
+use crate::extract::Record;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// EVE event types the user can ask for with `--types`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Types {
+    pub alert: bool,
+    pub dns: bool,
+    pub tls: bool,
+    pub http: bool,
+    pub quic: bool,
+    pub stats: bool,
+}
+
+impl Types {
+    /// Parses `alert,dns,tls,http,quic,stats` (any subset, comma separated).
+    pub fn parse(s: &str) -> Result<Types, String> {
+        let mut t = Types::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "alert" => t.alert = true,
+                "dns" => t.dns = true,
+                "tls" => t.tls = true,
+                "http" => t.http = true,
+                "quic" => t.quic = true,
+                "stats" => t.stats = true,
+                other => {
+                    return Err(format!(
+                        "unknown event type {other:?} in --types (alert, dns, tls, http, quic, stats)"
+                    ))
+                }
+            }
+        }
+        if t == Types::default() {
+            return Err("--types is empty".into());
+        }
+        Ok(t)
+    }
+
+    pub fn wants_record(&self, r: &Record) -> bool {
+        match r {
+            Record::Dns(_) => self.dns,
+            Record::Tls(_) => self.tls,
+            Record::Http(_) => self.http,
+        }
+    }
+}
+
+/// Where and when an event happened: the packet that carried it.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    pub ts_ns: u64,
+    pub flow_id: u64,
+    pub iface: Arc<str>,
+    pub src: IpAddr,
+    pub sport: u16,
+    pub dst: IpAddr,
+    pub dport: u16,
+    pub proto: u8,
+    pub vlan: [u16; 2],
+    pub tx_id: u64,
+    pub to_server: bool,
+}
+
+/// What matched, for an alert.
+#[derive(Debug, Clone)]
+pub struct AlertInfo {
+    pub sig: Signature,
+    pub field: Field,
+    /// The value seen on the wire.
+    pub value: String,
+    /// The signature entry that matched it.
+    pub pattern: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub meta: Meta,
+    pub record: Option<Arc<Record>>,
+    pub alert: Option<Box<AlertInfo>>,
+    /// For a DNS query record: which question it describes (one record per question).
+    pub question: usize,
+}

@@ -1,0 +1,457 @@
+//! Wires the stages to threads: one reader per run hands batches of packets to N workers,
+//! chosen by a symmetric hash of the innermost address pair, through bounded crossbeam
+//! channels; each worker owns its flow table and defragmenter (nothing shared on the hot
+//! path); one writer thread serialises and writes EVE.
+
+use crate::capture::{Batch, CaptureError, FileReader, PacketRef};
+use crate::decode::defrag::{DefragConfig, Defragmenter};
+use crate::decode::{self, Decoded, Outcome, Transport};
+use crate::detect::{Action, Field, Hit, Ruleset};
+use crate::extract::{self, Record};
+use crate::flow::{shard_hash, FlowKey, FlowTable, DEFAULT_MAX_FLOWS};
+use crate::output::{eve, AlertInfo, Event, Meta, Types};
+use crate::stats::Counters;
+use crossbeam_channel::{bounded, Receiver, Sender};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
+
+/// Packets per batch handed to a worker.
+const BATCH_PKTS: usize = 256;
+/// Batches queued per worker before the reader waits.
+const QUEUE_BATCHES: usize = 16;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub files: Vec<PathBuf>,
+    pub threads: usize,
+    pub types: Types,
+    pub max_flows: usize,
+    pub defrag: DefragConfig,
+}
+
+impl Config {
+    pub fn new(files: Vec<PathBuf>) -> Self {
+        Config {
+            files,
+            threads: 1,
+            types: Types {
+                alert: true,
+                ..Types::default()
+            },
+            max_flows: DEFAULT_MAX_FLOWS,
+            defrag: DefragConfig::default(),
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    pub counters: Counters,
+    pub files_failed: Vec<String>,
+    pub truncated_files: Vec<String>,
+    pub elapsed_s: f64,
+    pub events_written: u64,
+    pub write_error: Option<String>,
+}
+
+struct WorkBatch {
+    source: Arc<str>,
+    batch: Batch,
+}
+
+/// Runs the offline pipeline over `cfg.files`, writing EVE lines to `sink`.
+pub fn run(cfg: &Config, rules: Arc<Ruleset>, sink: Box<dyn Write + Send>) -> RunReport {
+    let start = Instant::now();
+    let n = cfg.threads.max(1);
+    let (ev_tx, ev_rx) = bounded::<Vec<Event>>(n * 8);
+    let writer = thread::spawn(move || writer_loop(ev_rx, sink));
+    let mut txs = Vec::with_capacity(n);
+    let mut workers = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (tx, rx) = bounded::<WorkBatch>(QUEUE_BATCHES);
+        txs.push(tx);
+        let rules = rules.clone();
+        let ev_tx = ev_tx.clone();
+        let cfg = cfg.clone();
+        workers.push(thread::spawn(move || {
+            let mut w = Worker::new(rules, &cfg, ev_tx);
+            for wb in rx {
+                for i in 0..wb.batch.len() {
+                    w.packet(&wb.batch.get(i), &wb.source);
+                }
+                w.flush();
+            }
+            w.counters()
+        }));
+    }
+    drop(ev_tx);
+    let mut report = RunReport::default();
+    let mut reader_bytes = 0u64;
+    let mut reader_pkts = 0u64;
+    for path in &cfg.files {
+        let source: Arc<str> = path
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+            .into();
+        let mut batches: Vec<Batch> = (0..n)
+            .map(|_| Batch::with_capacity(BATCH_PKTS * 1600, BATCH_PKTS))
+            .collect();
+        let result = FileReader::open(path).and_then(|mut r| {
+            let res = r.for_each(|p: &PacketRef<'_>| {
+                reader_pkts += 1;
+                reader_bytes += p.data.len() as u64;
+                let w = if n == 1 {
+                    0
+                } else {
+                    (shard_of(p) % n as u64) as usize
+                };
+                batches[w].push(p);
+                if batches[w].len() >= BATCH_PKTS {
+                    let full = std::mem::replace(
+                        &mut batches[w],
+                        Batch::with_capacity(BATCH_PKTS * 1600, BATCH_PKTS),
+                    );
+                    let _ = txs[w].send(WorkBatch {
+                        source: source.clone(),
+                        batch: full,
+                    });
+                }
+            });
+            if r.truncated_tail {
+                report.truncated_files.push(format!(
+                    "{}: file ends inside a record after packet {} (byte offset {}); the partial record was skipped",
+                    path.display(),
+                    r.packets(),
+                    r.offset()
+                ));
+            }
+            res
+        });
+        for (w, b) in batches.into_iter().enumerate() {
+            if !b.is_empty() {
+                let _ = txs[w].send(WorkBatch {
+                    source: source.clone(),
+                    batch: b,
+                });
+            }
+        }
+        if let Err(e) = result {
+            report.files_failed.push(match &e {
+                CaptureError::Corrupt { .. } => format!("{e} (packets before it were processed)"),
+                _ => e.to_string(),
+            });
+        }
+    }
+    drop(txs);
+    for w in workers {
+        if let Ok(c) = w.join() {
+            report.counters.merge(&c);
+        }
+    }
+    let _ = (reader_bytes, reader_pkts);
+    match writer.join() {
+        Ok(Ok(n)) => report.events_written = n,
+        Ok(Err(e)) => report.write_error = Some(e.to_string()),
+        Err(_) => report.write_error = Some("writer thread failed".into()),
+    }
+    report.elapsed_s = start.elapsed().as_secs_f64();
+    report
+}
+
+/// Payload bytes of a decoded packet, for the per-flow byte counters.
+fn d_len(d: &Decoded<'_>) -> u64 {
+    match d.transport {
+        Transport::Tcp(t) => t.payload.len() as u64,
+        Transport::Udp { payload, .. } => payload.len() as u64,
+        Transport::Other(_) => 0,
+    }
+}
+
+/// Worker choice for a packet: symmetric over the innermost address pair.
+fn shard_of(p: &PacketRef<'_>) -> u64 {
+    match decode::decode(p.linktype, p.data) {
+        Ok(Outcome::Packet(d)) => shard_hash(d.src, d.dst),
+        Ok(Outcome::Fragment(f)) => shard_hash(f.src, f.dst),
+        _ => 0,
+    }
+}
+
+fn writer_loop(rx: Receiver<Vec<Event>>, sink: Box<dyn Write + Send>) -> std::io::Result<u64> {
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, sink);
+    let mut line = Vec::with_capacity(2048);
+    let mut n = 0u64;
+    let mut result = Ok(());
+    for events in rx {
+        if result.is_err() {
+            continue; // keep draining so workers never block
+        }
+        for ev in &events {
+            line.clear();
+            eve::write_event(ev, &mut line);
+            line.push(b'\n');
+            if let Err(e) = out.write_all(&line) {
+                result = Err(e);
+                break;
+            }
+            n += 1;
+        }
+    }
+    result?;
+    out.flush()?;
+    Ok(n)
+}
+
+/// One worker: owns a flow table, a defragmenter and its counters.
+pub struct Worker {
+    rules: Arc<Ruleset>,
+    types: Types,
+    flows: FlowTable,
+    defrag: Defragmenter,
+    c: Counters,
+    tx: Sender<Vec<Event>>,
+    pending: Vec<Event>,
+    records: Vec<Record>,
+}
+
+impl Worker {
+    pub fn new(rules: Arc<Ruleset>, cfg: &Config, tx: Sender<Vec<Event>>) -> Self {
+        Worker {
+            rules,
+            types: cfg.types,
+            flows: FlowTable::new(cfg.max_flows),
+            defrag: Defragmenter::new(cfg.defrag),
+            c: Counters::default(),
+            tx,
+            pending: Vec::new(),
+            records: Vec::new(),
+        }
+    }
+
+    pub fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            let evs = std::mem::take(&mut self.pending);
+            let _ = self.tx.send(evs);
+        }
+    }
+
+    pub fn counters(mut self) -> Counters {
+        self.flush();
+        self.c.flows = self.flows.stats.created;
+        self.c.flows_evicted_cap = self.flows.stats.evicted_cap;
+        self.c.flows_timed_out = self.flows.stats.timed_out;
+        let d = self.defrag.stats;
+        self.c.fragments = d.fragments;
+        self.c.reassembled = d.reassembled;
+        self.c.frag_evicted = d.evicted_cap + d.evicted_timeout;
+        self.c.skips.add_n("frag_evicted_cap", d.evicted_cap);
+        self.c.skips.add_n("frag_evicted_timeout", d.evicted_timeout);
+        self.c.skips.add_n("frag_oversize", d.oversize);
+        self.c.skips.add_n("frag_overlap", d.overlaps);
+        self.c
+    }
+
+    pub fn packet(&mut self, p: &PacketRef<'_>, source: &Arc<str>) {
+        self.c.packets += 1;
+        self.c.bytes += u64::from(p.orig_len.max(p.data.len() as u32));
+        match decode::decode(p.linktype, p.data) {
+            Ok(Outcome::Packet(d)) => self.decoded(d, p.ts_ns, source),
+            Ok(Outcome::Fragment(f)) => {
+                if let Some(r) = self.defrag.push(&f, p.ts_ns) {
+                    match decode::decode_ip_payload(r.src, r.dst, r.proto, &r.data, r.encap, r.depth) {
+                        Ok(Outcome::Packet(d)) => self.decoded(d, p.ts_ns, source),
+                        Ok(Outcome::Fragment(_)) => self.c.skips.add("nested_fragment"),
+                        Ok(Outcome::NotIp) => self.c.not_ip += 1,
+                        Err(e) => self.c.skips.add(e.reason()),
+                    }
+                }
+            }
+            Ok(Outcome::NotIp) => self.c.not_ip += 1,
+            Err(e) => self.c.skips.add(e.reason()),
+        }
+    }
+
+    fn decoded(&mut self, d: Decoded<'_>, ts: u64, source: &Arc<str>) {
+        self.c.decoded += 1;
+        if d.encap.tunnels > 0 {
+            self.c.tunnelled += 1;
+        }
+        let (proto, sport, dport) = match d.transport {
+            Transport::Tcp(t) => (6u8, t.sport, t.dport),
+            Transport::Udp { sport, dport, .. } => (17u8, sport, dport),
+            Transport::Other(p) => (p, 0, 0),
+        };
+        let (key, dir) = FlowKey::new(d.src, d.dst, sport, dport, proto, d.encap.vlan);
+        let (flow, _) = self.flows.get(key, ts);
+        flow.pkts[dir] += 1;
+        flow.bytes[dir] += d_len(&d);
+        if flow.bypass {
+            self.c.bypassed_packets += 1;
+            return;
+        }
+        let flow_id = flow.id;
+        let mut records = std::mem::take(&mut self.records);
+        match d.transport {
+            Transport::Tcp(t) => {
+                if t.syn {
+                    // SYN or SYN-ACK: this direction's stream starts here.
+                    flow.tcp[dir].on_syn(t.seq);
+                    flow.app[dir] = extract::AppStream::new(true);
+                }
+                if t.fin || t.rst {
+                    flow.closed = true;
+                }
+                if !t.payload.is_empty() {
+                    let app = &mut flow.app[dir];
+                    let skips = &mut self.c.skips;
+                    let o = flow.tcp[dir].segment(t.seq, t.payload, |data| {
+                        app.feed(data, (sport, dport), &mut records, skips);
+                    });
+                    self.c.tcp_ooo_dropped += o.ooo_dropped;
+                    self.c.tcp_gaps += o.gaps;
+                    flow.update_bypass();
+                }
+            }
+            Transport::Udp { payload, .. } => {
+                if let Some(m) = extract::udp_dns(payload, sport, dport, &mut self.c.skips) {
+                    records.push(Record::Dns(m));
+                } else {
+                    flow.udp_misses = flow.udp_misses.saturating_add(1);
+                    if flow.udp_misses >= 4 && !extract::is_dns_port(sport) && !extract::is_dns_port(dport) {
+                        flow.bypass = true;
+                    }
+                }
+            }
+            Transport::Other(_) => flow.bypass = true,
+        }
+        if records.is_empty() {
+            self.records = records;
+            return;
+        }
+        let iface = source.clone();
+        for rec in records.drain(..) {
+            let meta = Meta {
+                ts_ns: ts,
+                flow_id,
+                iface: iface.clone(),
+                src: d.src,
+                sport,
+                dst: d.dst,
+                dport,
+                proto,
+                vlan: d.encap.vlan,
+                tx_id: 0,
+                to_server: !matches!(&rec, Record::Dns(m) if m.is_response()),
+            };
+            self.emit(key, meta, rec);
+        }
+        self.records = records;
+    }
+
+    /// Matches a record against the signatures and queues its events.
+    fn emit(&mut self, key: FlowKey, meta: Meta, rec: Record) {
+        match &rec {
+            Record::Dns(_) => self.c.dns_records += 1,
+            Record::Tls(_) => self.c.tls_records += 1,
+            Record::Http(_) => self.c.http_records += 1,
+        }
+        let rules = self.rules.clone();
+        let mut hits: Vec<(Field, String, Hit<'_>)> = Vec::new();
+        {
+            let mut check = |field: Field, value: &str| {
+                let mut h = Vec::new();
+                rules.match_str(field, value, &mut h);
+                for hit in h {
+                    hits.push((field, value.to_string(), hit));
+                }
+            };
+            match &rec {
+                Record::Dns(m) => {
+                    for q in &m.questions {
+                        check(Field::DnsQuery, &q.name);
+                    }
+                    for a in &m.answers {
+                        if let extract::dns::Rdata::Name(n) = &a.rdata {
+                            check(Field::DnsAnswer, n);
+                        }
+                    }
+                }
+                Record::Tls(h) => {
+                    if let Some(sni) = &h.sni {
+                        check(Field::TlsSni, sni);
+                    }
+                }
+                Record::Http(r) => {
+                    if let Some(h) = &r.host {
+                        check(Field::HttpHost, h);
+                    }
+                    if let Some(ua) = &r.user_agent {
+                        check(Field::HttpUserAgent, ua);
+                    }
+                    check(Field::HttpUrl, &r.uri);
+                }
+            }
+        }
+        // Address signatures: checked against the server of a TLS/HTTP exchange (a DNS
+        // record's destination is the resolver, not the web service).
+        if !matches!(&rec, Record::Dns(_)) {
+            let mut h = Vec::new();
+            rules.match_ip(meta.dst, &mut h);
+            for hit in h {
+                hits.push((Field::IpDst, meta.dst.to_string(), hit));
+            }
+        }
+        let record = Arc::new(rec);
+        let (flow, _) = self.flows.get(key, meta.ts_ns);
+        let mut events = Vec::new();
+        for (field, value, hit) in hits {
+            if hit.sig.action == Action::Label {
+                self.c.labels += 1;
+                continue;
+            }
+            if !self.types.alert || !flow.first_alert(hit.sig.id, &value) {
+                continue;
+            }
+            self.c.alerts += 1;
+            let e = self
+                .c
+                .alerts_by_sig
+                .entry(hit.sig.id)
+                .or_insert_with(|| (hit.sig.msg.clone(), 0));
+            e.1 += 1;
+            events.push(Event {
+                meta: meta.clone(),
+                record: Some(record.clone()),
+                alert: Some(Box::new(AlertInfo {
+                    sig: hit.sig.clone(),
+                    field,
+                    pattern: hit.pattern.to_string(),
+                    value,
+                })),
+                question: 0,
+            });
+        }
+        if self.types.wants_record(&record) {
+            let n = match &*record {
+                Record::Dns(m) if !m.is_response() => m.questions.len().max(1),
+                _ => 1,
+            };
+            for q in 0..n {
+                events.push(Event {
+                    meta: meta.clone(),
+                    record: Some(record.clone()),
+                    alert: None,
+                    question: q,
+                });
+            }
+        }
+        self.pending.extend(events);
+        if self.pending.len() >= 256 {
+            self.flush();
+        }
+    }
+}
