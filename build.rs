@@ -16,12 +16,18 @@ fn main() {
         })
         .unwrap_or_default();
     files.sort();
-    let mut code = String::from("/// Bundled packs: (file name, contents).\npub static BUNDLED: &[(&str, &str)] = &[\n");
+    let mut code = String::from(
+        "/// Bundled packs: (file name, contents).\npub static BUNDLED: &[(&str, &str)] = &[\n",
+    );
     let mut names = String::from("const BUNDLED_FILE_NAMES: &[&str] = &[");
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let _ = writeln!(code, "    ({name:?}, include_str!({:?})),", f.display().to_string());
+        let _ = writeln!(
+            code,
+            "    ({name:?}, include_str!({:?})),",
+            f.display().to_string()
+        );
         let _ = write!(names, "{name:?}, ");
     }
     code.push_str("];\n");

@@ -42,7 +42,11 @@ fn signatures_cmd(action: &SigAction) -> ExitCode {
                 for (name, ver, n) in &packs {
                     println!("{name} {ver}: {n} signatures");
                 }
-                println!("OK: {} signatures in {} packs", rs.signatures().len(), packs.len());
+                println!(
+                    "OK: {} signatures in {} packs",
+                    rs.signatures().len(),
+                    packs.len()
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -79,7 +83,10 @@ fn signatures_cmd(action: &SigAction) -> ExitCode {
                 rs.match_ip(ip, &mut hits);
                 for h in hits.drain(..) {
                     found += 1;
-                    println!("ip.dst\t{}\t{}\t{}\t{}", h.sig.id, h.sig.pack.name, h.pattern, h.sig.msg);
+                    println!(
+                        "ip.dst\t{}\t{}\t{}\t{}",
+                        h.sig.id, h.sig.pack.name, h.pattern, h.sig.msg
+                    );
                 }
             }
             for field in Field::ALL {

@@ -249,7 +249,9 @@ impl Worker {
         self.c.reassembled = d.reassembled;
         self.c.frag_evicted = d.evicted_cap + d.evicted_timeout;
         self.c.skips.add_n("frag_evicted_cap", d.evicted_cap);
-        self.c.skips.add_n("frag_evicted_timeout", d.evicted_timeout);
+        self.c
+            .skips
+            .add_n("frag_evicted_timeout", d.evicted_timeout);
         self.c.skips.add_n("frag_oversize", d.oversize);
         self.c.skips.add_n("frag_overlap", d.overlaps);
         self.c
@@ -262,7 +264,9 @@ impl Worker {
             Ok(Outcome::Packet(d)) => self.decoded(d, p.ts_ns, source),
             Ok(Outcome::Fragment(f)) => {
                 if let Some(r) = self.defrag.push(&f, p.ts_ns) {
-                    match decode::decode_ip_payload(r.src, r.dst, r.proto, &r.data, r.encap, r.depth) {
+                    match decode::decode_ip_payload(
+                        r.src, r.dst, r.proto, &r.data, r.encap, r.depth,
+                    ) {
                         Ok(Outcome::Packet(d)) => self.decoded(d, p.ts_ns, source),
                         Ok(Outcome::Fragment(_)) => self.c.skips.add("nested_fragment"),
                         Ok(Outcome::NotIp) => self.c.not_ip += 1,
@@ -321,7 +325,10 @@ impl Worker {
                     records.push(Record::Dns(m));
                 } else {
                     flow.udp_misses = flow.udp_misses.saturating_add(1);
-                    if flow.udp_misses >= 4 && !extract::is_dns_port(sport) && !extract::is_dns_port(dport) {
+                    if flow.udp_misses >= 4
+                        && !extract::is_dns_port(sport)
+                        && !extract::is_dns_port(dport)
+                    {
                         flow.bypass = true;
                     }
                 }

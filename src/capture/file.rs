@@ -156,10 +156,12 @@ impl FileReader {
                         }
                         PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
                             let Some(ifc) = self.ifaces.get(epb.if_id as usize).copied() else {
-                                let e = corrupt(&self.path, self.offset, self.packets, format!(
-                                    "packet refers to undeclared interface {}",
-                                    epb.if_id
-                                ));
+                                let e = corrupt(
+                                    &self.path,
+                                    self.offset,
+                                    self.packets,
+                                    format!("packet refers to undeclared interface {}", epb.if_id),
+                                );
                                 return Err(e);
                             };
                             let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);

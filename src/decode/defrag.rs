@@ -213,7 +213,10 @@ impl Defragmenter {
             p.buf.resize(end, 0);
         }
         self.bytes += p.buf.capacity() - before_cap;
-        if p.ranges.iter().any(|&(s, e)| (start as u32) < e && s < end as u32) {
+        if p.ranges
+            .iter()
+            .any(|&(s, e)| (start as u32) < e && s < end as u32)
+        {
             self.stats.overlaps += 1;
         }
         p.buf[start..end].copy_from_slice(f.payload);

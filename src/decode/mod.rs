@@ -250,7 +250,8 @@ pub fn decode_ip_payload(
         IpNumber::UDP => {
             // Lax: a UDP length that disagrees with the IP length is common on taps
             // (padding, snaplen); use what is there.
-            let udp = UdpSlice::from_slice_lax(payload).map_err(|_| DecodeError::Truncated("udp"))?;
+            let udp =
+                UdpSlice::from_slice_lax(payload).map_err(|_| DecodeError::Truncated("udp"))?;
             let (sport, dport) = (udp.source_port(), udp.destination_port());
             let data = udp.payload();
             if let Some(inner) = tunnel::udp(sport, dport, data, encap, depth) {

@@ -99,14 +99,23 @@ impl Builder {
         (self.sigs.len() - 1) as u32
     }
 
-    pub fn add_value(&mut self, sig: u32, kind: MatchKind, fields: u8, v: &str) -> Result<(), String> {
+    pub fn add_value(
+        &mut self,
+        sig: u32,
+        kind: MatchKind,
+        fields: u8,
+        v: &str,
+    ) -> Result<(), String> {
         let entry = Entry {
             sig,
             fields,
             pattern: v.into(),
         };
         let domain_mask = fields
-            & (Field::DnsQuery.bit() | Field::DnsAnswer.bit() | Field::TlsSni.bit() | Field::HttpHost.bit());
+            & (Field::DnsQuery.bit()
+                | Field::DnsAnswer.bit()
+                | Field::TlsSni.bit()
+                | Field::HttpHost.bit());
         let raw_mask = fields & !domain_mask;
         match kind {
             MatchKind::Exact => {
@@ -217,7 +226,8 @@ impl Ruleset {
     /// Whether any signature looks at `field` (lets the caller skip work).
     pub fn wants(&self, field: Field) -> bool {
         let b = field.bit();
-        let any = |m: &FxHashMap<Box<str>, Vec<Entry>>| m.values().flatten().any(|e| e.fields & b != 0);
+        let any =
+            |m: &FxHashMap<Box<str>, Vec<Entry>>| m.values().flatten().any(|e| e.fields & b != 0);
         any(&self.exact_domain)
             || any(&self.suffix)
             || any(&self.exact_raw)
@@ -272,7 +282,9 @@ impl Ruleset {
             for m in ac.find_overlapping_iter(subject) {
                 let e = &self.substrings[m.pattern().as_usize()];
                 if e.fields & bit != 0
-                    && !out[first..].iter().any(|h| std::ptr::eq(h.pattern, &*e.pattern))
+                    && !out[first..]
+                        .iter()
+                        .any(|h| std::ptr::eq(h.pattern, &*e.pattern))
                 {
                     self.push(std::slice::from_ref(e), bit, out);
                 }
@@ -341,7 +353,10 @@ values = ["api.telegram.org."]
         assert_eq!(ids(&r, Field::DnsQuery, "X.PasteBin.COM."), vec![1]);
         assert!(ids(&r, Field::DnsQuery, "badpastebin.com").is_empty());
         assert!(ids(&r, Field::DnsQuery, "pastebin.com.evil.net").is_empty());
-        assert!(ids(&r, Field::HttpHost, "pastebin.com").is_empty(), "field not listed");
+        assert!(
+            ids(&r, Field::HttpHost, "pastebin.com").is_empty(),
+            "field not listed"
+        );
         assert_eq!(ids(&r, Field::DnsQuery, "API.telegram.org"), vec![2]);
         assert!(ids(&r, Field::DnsQuery, "x.api.telegram.org").is_empty());
     }
@@ -373,7 +388,10 @@ values = ["52.0.0.0/8", "2600:1f00::/24", "1.2.3.4"]
 "#);
         assert_eq!(ids(&r, Field::HttpUserAgent, "curl/8.5.0"), vec![3]);
         assert!(ids(&r, Field::HttpUserAgent, "Mozilla/5.0 curl/8").is_empty());
-        assert_eq!(ids(&r, Field::HttpUserAgent, "python-requests/2.31.0"), vec![4]);
+        assert_eq!(
+            ids(&r, Field::HttpUserAgent, "python-requests/2.31.0"),
+            vec![4]
+        );
         let ip = |s: &str| {
             let mut out = vec![];
             r.match_ip(s.parse().expect("ip"), &mut out);

@@ -110,7 +110,9 @@ pub fn read_name(msg: &[u8], mut pos: usize) -> Result<(String, usize), DnsError
                     return Ok((out, end));
                 }
                 let l = usize::from(len);
-                let label = msg.get(pos + 1..pos + 1 + l).ok_or(DnsError::NameTruncated)?;
+                let label = msg
+                    .get(pos + 1..pos + 1 + l)
+                    .ok_or(DnsError::NameTruncated)?;
                 wire_len += l + 1;
                 if wire_len > 255 {
                     return Err(DnsError::NameTooLong);
@@ -329,7 +331,7 @@ mod tests {
         m[2] = 0x81;
         m[3] = 0x80;
         m[7] = 2; // ancount
-        // answer 1: ptr to question name (offset 12), CNAME -> bucket.s3.amazonaws.com
+                  // answer 1: ptr to question name (offset 12), CNAME -> bucket.s3.amazonaws.com
         let target: Vec<u8> = {
             let mut t = vec![];
             for l in ["bucket", "s3", "amazonaws", "com"] {
@@ -344,11 +346,31 @@ mod tests {
         let target_at = m.len();
         m.extend_from_slice(&target);
         // answer 2: ptr to the CNAME target, A 52.1.2.3
-        m.extend_from_slice(&[0xc0, target_at as u8, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 52, 1, 2, 3]);
+        m.extend_from_slice(&[
+            0xc0,
+            target_at as u8,
+            0,
+            1,
+            0,
+            1,
+            0,
+            0,
+            0,
+            60,
+            0,
+            4,
+            52,
+            1,
+            2,
+            3,
+        ]);
         let p = parse(&m).expect("parses");
         assert!(p.is_response());
         assert_eq!(p.answers.len(), 2);
-        assert_eq!(p.answers[0].rdata, Rdata::Name("bucket.s3.amazonaws.com".into()));
+        assert_eq!(
+            p.answers[0].rdata,
+            Rdata::Name("bucket.s3.amazonaws.com".into())
+        );
         assert_eq!(p.answers[1].name, "bucket.s3.amazonaws.com");
         assert_eq!(p.answers[1].rdata, Rdata::A(Ipv4Addr::new(52, 1, 2, 3)));
     }

@@ -11,8 +11,23 @@ const MAX_HEADERS: usize = 96;
 pub const MAX_RESYNC_BYTES: usize = 256 * 1024;
 
 const METHODS: &[&[u8]] = &[
-    b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"CONNECT", b"TRACE",
-    b"PROPFIND", b"PROPPATCH", b"MKCOL", b"COPY", b"MOVE", b"LOCK", b"UNLOCK", b"SEARCH",
+    b"GET",
+    b"POST",
+    b"HEAD",
+    b"PUT",
+    b"DELETE",
+    b"OPTIONS",
+    b"PATCH",
+    b"CONNECT",
+    b"TRACE",
+    b"PROPFIND",
+    b"PROPPATCH",
+    b"MKCOL",
+    b"COPY",
+    b"MOVE",
+    b"LOCK",
+    b"UNLOCK",
+    b"SEARCH",
     b"REPORT",
 ];
 
@@ -120,7 +135,11 @@ impl RequestStream {
                 let k = usize::try_from(n).unwrap_or(usize::MAX).min(data.len());
                 data = &data[k..];
                 let left = n - k as u64;
-                self.state = if left == 0 { State::Head } else { State::Body(left) };
+                self.state = if left == 0 {
+                    State::Head
+                } else {
+                    State::Body(left)
+                };
                 if data.is_empty() {
                     return;
                 }
@@ -139,7 +158,11 @@ impl RequestStream {
                         return;
                     }
                     // Tolerate stray CRLFs between requests (RFC 9112 section 2.2).
-                    let lead = self.buf.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
+                    let lead = self
+                        .buf
+                        .iter()
+                        .take_while(|b| **b == b'\r' || **b == b'\n')
+                        .count();
                     if lead > 0 {
                         self.buf.drain(..lead);
                         continue;
@@ -315,7 +338,11 @@ fn build(req: &httparse::Request<'_, '_>) -> (Request, State) {
     let mut r = Request {
         method: req.method.unwrap_or("").to_string(),
         uri: req.path.unwrap_or("").to_string(),
-        protocol: if req.version == Some(0) { "HTTP/1.0" } else { "HTTP/1.1" },
+        protocol: if req.version == Some(0) {
+            "HTTP/1.0"
+        } else {
+            "HTTP/1.1"
+        },
         ..Request::default()
     };
     let mut body = State::Head;

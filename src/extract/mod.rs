@@ -41,10 +41,17 @@ const MAX_DNS_TCP: usize = 65_535 + 2;
 pub enum AppStream {
     /// Nothing seen yet (or too few bytes to tell). `synced` is true when the stream start
     /// was captured (SYN seen), so the first bytes are the first bytes the client sent.
-    Undecided { synced: bool, buf: Vec<u8> },
-    Tls { buf: Vec<u8> },
+    Undecided {
+        synced: bool,
+        buf: Vec<u8>,
+    },
+    Tls {
+        buf: Vec<u8>,
+    },
     Http(http::RequestStream),
-    DnsTcp { buf: Vec<u8> },
+    DnsTcp {
+        buf: Vec<u8>,
+    },
     /// Nothing more to extract from this direction: its bytes are skipped.
     Finished,
 }
@@ -64,9 +71,9 @@ impl AppStream {
     /// Bytes this stream holds in buffers (for the per-flow and global reassembly caps).
     pub fn buffered(&self) -> usize {
         match self {
-            AppStream::Undecided { buf, .. } | AppStream::Tls { buf } | AppStream::DnsTcp { buf } => {
-                buf.capacity()
-            }
+            AppStream::Undecided { buf, .. }
+            | AppStream::Tls { buf }
+            | AppStream::DnsTcp { buf } => buf.capacity(),
             AppStream::Http(h) => h.buffered(),
             AppStream::Finished => 0,
         }

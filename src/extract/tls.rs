@@ -152,7 +152,9 @@ pub fn parse_client_hello(msg: &[u8]) -> Result<ClientHello, TlsError> {
                         .map(|p| String::from_utf8_lossy(p).into_owned())
                         .collect()
                 }
-                TlsExtension::SupportedVersions(v) => out.versions = v.iter().map(|x| x.0).collect(),
+                TlsExtension::SupportedVersions(v) => {
+                    out.versions = v.iter().map(|x| x.0).collect()
+                }
                 TlsExtension::EllipticCurves(v) => out.groups = v.iter().map(|g| g.0).collect(),
                 TlsExtension::EcPointFormats(v) => out.point_formats = v.to_vec(),
                 TlsExtension::SignatureAlgorithms(v) => out.sig_algs = v,
@@ -198,7 +200,11 @@ impl ClientHello {
         let _ = write!(s, "{},", self.legacy_version);
         join(self.ciphers.iter().filter(|v| !is_grease(**v)), '-', &mut s);
         s.push(',');
-        join(self.extensions.iter().filter(|v| !is_grease(**v)), '-', &mut s);
+        join(
+            self.extensions.iter().filter(|v| !is_grease(**v)),
+            '-',
+            &mut s,
+        );
         s.push(',');
         join(self.groups.iter().filter(|v| !is_grease(**v)), '-', &mut s);
         s.push(',');
@@ -224,7 +230,12 @@ impl ClientHello {
             0xfefc => "d3",
             _ => "00",
         };
-        let ciphers: Vec<u16> = self.ciphers.iter().copied().filter(|v| !is_grease(*v)).collect();
+        let ciphers: Vec<u16> = self
+            .ciphers
+            .iter()
+            .copied()
+            .filter(|v| !is_grease(*v))
+            .collect();
         let exts: Vec<u16> = self
             .extensions
             .iter()

@@ -41,7 +41,12 @@ impl TcpStream {
     }
 
     /// Accepts a segment; calls `deliver` with each contiguous run of new bytes in order.
-    pub fn segment<F: FnMut(&[u8])>(&mut self, seq: u32, payload: &[u8], mut deliver: F) -> SegmentOutcome {
+    pub fn segment<F: FnMut(&[u8])>(
+        &mut self,
+        seq: u32,
+        payload: &[u8],
+        mut deliver: F,
+    ) -> SegmentOutcome {
         let mut out = SegmentOutcome::default();
         if payload.is_empty() {
             return out;
@@ -59,18 +64,29 @@ impl TcpStream {
             self.drain(&mut deliver);
         } else {
             // Future segment: hold it, bounded.
-            if self.ooo.len() >= MAX_OOO_SEGMENTS || self.ooo_bytes + payload.len() > MAX_OOO_BYTES {
+            if self.ooo.len() >= MAX_OOO_SEGMENTS || self.ooo_bytes + payload.len() > MAX_OOO_BYTES
+            {
                 // Give up on the hole: jump to the earliest held segment.
                 out.gaps += 1;
-                if let Some(min) = self.ooo.iter().map(|(s, _)| *s).min_by(|a, b| seq_diff(*a, next).cmp(&seq_diff(*b, next))) {
+                if let Some(min) = self
+                    .ooo
+                    .iter()
+                    .map(|(s, _)| *s)
+                    .min_by(|a, b| seq_diff(*a, next).cmp(&seq_diff(*b, next)))
+                {
                     self.next = Some(min);
                     self.drain(&mut deliver);
                 }
-                if self.ooo.len() >= MAX_OOO_SEGMENTS || self.ooo_bytes + payload.len() > MAX_OOO_BYTES {
+                if self.ooo.len() >= MAX_OOO_SEGMENTS
+                    || self.ooo_bytes + payload.len() > MAX_OOO_BYTES
+                {
                     out.ooo_dropped += 1;
                     return out;
                 }
-                return self.segment(seq, payload, deliver);
+                let inner = self.segment(seq, payload, deliver);
+                out.gaps += inner.gaps;
+                out.ooo_dropped += inner.ooo_dropped;
+                return out;
             }
             self.ooo_bytes += payload.len();
             self.ooo.push((seq, payload.to_vec()));
@@ -114,8 +130,14 @@ mod tests {
     fn reorders_and_trims() {
         assert_eq!(run(&[(100, b"abc"), (103, b"def")]), b"abcdef");
         assert_eq!(run(&[(103, b"def"), (100, b"abc")]), b"abcdef");
-        assert_eq!(run(&[(100, b"abc"), (100, b"abc"), (102, b"cde")]), b"abcde");
-        assert_eq!(run(&[(106, b"ghi"), (103, b"def"), (100, b"abc")]), b"abcdefghi");
+        assert_eq!(
+            run(&[(100, b"abc"), (100, b"abc"), (102, b"cde")]),
+            b"abcde"
+        );
+        assert_eq!(
+            run(&[(106, b"ghi"), (103, b"def"), (100, b"abc")]),
+            b"abcdefghi"
+        );
     }
 
     #[test]

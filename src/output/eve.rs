@@ -244,7 +244,11 @@ pub fn write_event(ev: &Event, out: &mut Vec<u8>) {
     }
     o.insert(
         "direction".into(),
-        json!(if m.to_server { "to_server" } else { "to_client" }),
+        json!(if m.to_server {
+            "to_server"
+        } else {
+            "to_client"
+        }),
     );
     // serde_json::Map keeps insertion order only with preserve_order; we enable it.
     let _ = serde_json::to_writer(&mut *out, &Value::Object(o));

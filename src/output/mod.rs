@@ -30,11 +30,9 @@ impl Types {
                 "http" => t.http = true,
                 "quic" => t.quic = true,
                 "stats" => t.stats = true,
-                other => {
-                    return Err(format!(
-                        "unknown event type {other:?} in --types (alert, dns, tls, http, quic, stats)"
-                    ))
-                }
+                other => return Err(format!(
+                    "unknown event type {other:?} in --types (alert, dns, tls, http, quic, stats)"
+                )),
             }
         }
         if t == Types::default() {
