@@ -210,8 +210,14 @@ fn summary(r: &RunReport, threads: usize) {
     );
     let _ = writeln!(
         s,
-        "  records: dns {}  tls {}  http {}   alerts {}  labels {}  events written {}",
-        c.dns_records, c.tls_records, c.http_records, c.alerts, c.labels, r.events_written
+        "  records: dns {}  tls {}  http {}  quic {}   alerts {}  labels {}  events written {}",
+        c.dns_records,
+        c.tls_records,
+        c.http_records,
+        c.quic_records,
+        c.alerts,
+        c.labels,
+        r.events_written
     );
     let _ = writeln!(
         s,

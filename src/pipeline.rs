@@ -321,8 +321,18 @@ impl Worker {
                 }
             }
             Transport::Udp { payload, .. } => {
-                if let Some(m) = extract::udp_dns(payload, sport, dport, &mut self.c.skips) {
+                if extract::quic::looks_like_quic(payload) {
+                    let q = flow.quic.get_or_insert_with(Box::default);
+                    if let Some(h) = q.datagram(payload) {
+                        records.push(Record::Quic(Box::new(h), q.version));
+                    }
+                    if q.done {
+                        flow.bypass = true;
+                    }
+                } else if let Some(m) = extract::udp_dns(payload, sport, dport, &mut self.c.skips) {
                     records.push(Record::Dns(m));
+                } else if let reqs @ [_, ..] = &extract::udp_http(payload, &mut self.c.skips)[..] {
+                    records.extend(reqs.iter().cloned().map(Record::Http));
                 } else {
                     flow.udp_misses = flow.udp_misses.saturating_add(1);
                     if flow.udp_misses >= 4
@@ -365,6 +375,7 @@ impl Worker {
             Record::Dns(_) => self.c.dns_records += 1,
             Record::Tls(_) => self.c.tls_records += 1,
             Record::Http(_) => self.c.http_records += 1,
+            Record::Quic(..) => self.c.quic_records += 1,
         }
         let rules = self.rules.clone();
         let mut hits: Vec<(Field, String, Hit<'_>)> = Vec::new();
@@ -387,7 +398,7 @@ impl Worker {
                         }
                     }
                 }
-                Record::Tls(h) => {
+                Record::Tls(h) | Record::Quic(h, _) => {
                     if let Some(sni) = &h.sni {
                         check(Field::TlsSni, sni);
                     }

@@ -57,6 +57,7 @@ pub struct Counters {
     pub dns_records: u64,
     pub tls_records: u64,
     pub http_records: u64,
+    pub quic_records: u64,
     pub alerts: u64,
     pub labels: u64,
     pub fragments: u64,
@@ -82,6 +83,7 @@ impl Counters {
         self.dns_records += o.dns_records;
         self.tls_records += o.tls_records;
         self.http_records += o.http_records;
+        self.quic_records += o.quic_records;
         self.alerts += o.alerts;
         self.labels += o.labels;
         self.fragments += o.fragments;

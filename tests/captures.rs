@@ -25,7 +25,7 @@ fn expected_files() -> Vec<PathBuf> {
 
 fn run(capture: &Path, threads: usize) -> Vec<Value> {
     let o = Command::new(env!("CARGO_BIN_EXE_cloudtap"))
-        .args(["-q", "--types", "alert,dns,tls,http", "--threads"])
+        .args(["-q", "--types", "alert,dns,tls,http,quic", "--threads"])
         .arg(threads.to_string())
         .arg("-r")
         .arg(capture)
@@ -69,8 +69,8 @@ fn seen(events: &[Value]) -> Seen {
                     }
                 }
             }
-            Some("tls") => {
-                if let Some(sni) = e["tls"]["sni"].as_str() {
+            Some(t @ ("tls" | "quic")) => {
+                if let Some(sni) = e[t]["sni"].as_str() {
                     s.tls_sni.insert(sni.to_lowercase());
                 }
             }

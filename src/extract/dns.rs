@@ -73,6 +73,9 @@ pub struct Message {
     pub questions: Vec<Question>,
     /// Answer section only (authority and additional are not evidence of what was asked).
     pub answers: Vec<Answer>,
+    /// The authority and additional sections parsed too and the message ended exactly there:
+    /// required before a payload on a non-DNS port is believed to be DNS.
+    pub complete: bool,
 }
 
 impl Message {
@@ -204,12 +207,44 @@ pub fn parse(msg: &[u8]) -> Result<Message, DnsError> {
         });
         pos = rstart + rdlen;
     }
+    let ns = usize::from(be16(msg, 8).ok_or(DnsError::ShortHeader)?);
+    let ar = usize::from(be16(msg, 10).ok_or(DnsError::ShortHeader)?);
+    let complete = skip_records(msg, pos, ns + ar) == Some(msg.len());
     Ok(Message {
         id,
         flags,
         questions,
         answers,
+        complete,
     })
+}
+
+/// Skips `n` resource records from `pos` without building names; the end position, or
+/// `None` if they do not parse.
+fn skip_records(msg: &[u8], mut pos: usize, n: usize) -> Option<usize> {
+    for _ in 0..n {
+        pos = skip_name(msg, pos)?;
+        let rdlen = usize::from(be16(msg, pos + 8)?);
+        pos += 10 + rdlen;
+        if pos > msg.len() {
+            return None;
+        }
+    }
+    Some(pos)
+}
+
+/// Position after the name at `pos` (its bytes at `pos` only; a pointer ends it).
+fn skip_name(msg: &[u8], mut pos: usize) -> Option<usize> {
+    for _ in 0..128 {
+        let len = *msg.get(pos)?;
+        match len & 0xc0 {
+            0x00 if len == 0 => return Some(pos + 1),
+            0x00 => pos += 1 + usize::from(len),
+            0xc0 => return (pos + 2 <= msg.len()).then_some(pos + 2),
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// Cheap check of the 12-byte header, used to recognise DNS on ports that are not DNS

@@ -28,7 +28,7 @@ const METHODS: &[&[u8]] = &[
     b"LOCK",
     b"UNLOCK",
     b"SEARCH",
-    b"REPORT",
+    b"REPORT", b"M-SEARCH", b"NOTIFY", b"SUBSCRIBE", b"UNSUBSCRIBE",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -76,6 +76,8 @@ enum State {
     Resync,
     /// Gave up: the stream carries nothing more we can read.
     Done,
+    /// A CONNECT request was accepted: what follows is another protocol.
+    Tunnel,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +120,16 @@ impl RequestStream {
         self.state == State::Done
     }
 
+    /// After a CONNECT request: the bytes already buffered behind it, once.
+    pub fn take_tunnel(&mut self) -> Option<Vec<u8>> {
+        if self.state == State::Tunnel {
+            self.state = State::Done;
+            Some(std::mem::take(&mut self.buf))
+        } else {
+            None
+        }
+    }
+
     /// Bytes currently buffered (bounded by MAX_HEADER_BYTES plus one segment).
     pub fn buffered(&self) -> usize {
         self.buf.len()
@@ -125,7 +137,7 @@ impl RequestStream {
 
     /// Feeds contiguous stream bytes; complete requests go to `out`, problems to `skips`.
     pub fn feed(&mut self, data: &[u8], out: &mut Vec<Request>, skips: &mut Vec<HttpSkip>) {
-        if self.state == State::Done {
+        if matches!(self.state, State::Done | State::Tunnel) {
             return;
         }
         // Body bytes that arrive whole need not be copied at all.
@@ -153,6 +165,7 @@ impl RequestStream {
                     self.buf = Vec::new();
                     return;
                 }
+                State::Tunnel => return,
                 State::Head => {
                     if self.buf.is_empty() {
                         return;
@@ -380,8 +393,8 @@ fn build(req: &httparse::Request<'_, '_>) -> (Request, State) {
         }
     }
     if r.method.eq_ignore_ascii_case("CONNECT") {
-        // The tunnel that follows is not HTTP.
-        body = State::Done;
+        // The tunnel that follows is not HTTP (usually TLS, probed by the caller).
+        body = State::Tunnel;
     }
     (r, body)
 }

@@ -4,6 +4,7 @@
 
 pub mod dns;
 pub mod http;
+pub mod quic;
 pub mod tls;
 
 use crate::stats::Skips;
@@ -13,12 +14,18 @@ pub fn is_dns_port(p: u16) -> bool {
     matches!(p, 53 | 5353 | 5355)
 }
 
+fn is_netbios_port(p: u16) -> bool {
+    matches!(p, 137 | 138)
+}
+
 /// Something worth reporting that a flow carried.
 #[derive(Debug, Clone)]
 pub enum Record {
     Dns(dns::Message),
     Tls(Box<tls::ClientHello>),
     Http(http::Request),
+    /// A ClientHello read from QUIC Initial packets, with the QUIC version.
+    Quic(Box<tls::ClientHello>, u32),
 }
 
 impl Record {
@@ -27,12 +34,15 @@ impl Record {
             Record::Dns(_) => "dns",
             Record::Tls(_) => "tls",
             Record::Http(_) => "http",
+            Record::Quic(..) => "quic",
         }
     }
 }
 
 /// Bytes of an undecided stream we keep while waiting to recognise it.
 const MAX_UNDECIDED: usize = 16;
+/// How far into an unrecognised stream we look for STARTTLS or tunnelled TLS.
+const MAX_PROBE: usize = 16 * 1024;
 /// A DNS-over-TCP stream buffers at most one message plus its length prefix.
 const MAX_DNS_TCP: usize = 65_535 + 2;
 
@@ -51,6 +61,12 @@ pub enum AppStream {
     Http(http::RequestStream),
     DnsTcp {
         buf: Vec<u8>,
+    },
+    /// An unrecognised protocol (SMTP, IMAP, an HTTP CONNECT tunnel, ...): each new chunk is
+    /// checked for a TLS ClientHello (STARTTLS, tunnelled TLS) or an HTTP request, for the
+    /// first MAX_PROBE bytes.
+    Probe {
+        seen: usize,
     },
     /// Nothing more to extract from this direction: its bytes are skipped.
     Finished,
@@ -75,7 +91,7 @@ impl AppStream {
             | AppStream::Tls { buf }
             | AppStream::DnsTcp { buf } => buf.capacity(),
             AppStream::Http(h) => h.buffered(),
-            AppStream::Finished => 0,
+            AppStream::Probe { .. } | AppStream::Finished => 0,
         }
     }
 
@@ -92,10 +108,18 @@ impl AppStream {
         }
         if let AppStream::Undecided { synced, buf } = self {
             let synced = *synced;
-            let mut head = std::mem::take(buf);
+            let held = std::mem::take(buf);
+            let mut head = held.clone();
             head.extend_from_slice(data);
             let next = decide(&head, synced, ports);
             match next {
+                Some(s @ AppStream::Probe { .. }) => {
+                    // A probe looks at chunk starts: replay the chunks as they came (a SOCKS
+                    // request held back here is followed by the tunnelled ClientHello).
+                    *self = s;
+                    self.feed_decided(&held, out, skips);
+                    self.feed_decided(data, out, skips);
+                }
                 Some(s) => {
                     *self = s;
                     // Replay what was held back into the chosen parser.
@@ -140,8 +164,26 @@ impl AppStream {
                     skips.add(e.reason());
                 }
                 out.extend(reqs.into_iter().map(Record::Http));
-                if h.is_done() {
+                if let Some(rest) = h.take_tunnel() {
+                    // After CONNECT the stream carries the tunnelled protocol (usually TLS).
+                    *self = AppStream::Probe { seen: 0 };
+                    self.feed_decided(&rest, out, skips);
+                } else if h.is_done() {
                     *self = AppStream::Finished;
+                }
+            }
+            AppStream::Probe { seen } => {
+                if tls::looks_like_tls(data) {
+                    *self = AppStream::Tls { buf: Vec::new() };
+                    self.feed_decided(data, out, skips);
+                } else if http::starts_with_request(data) == Some(true) {
+                    *self = AppStream::Http(http::RequestStream::new(true));
+                    self.feed_decided(data, out, skips);
+                } else {
+                    *seen += data.len();
+                    if *seen > MAX_PROBE {
+                        *self = AppStream::Finished;
+                    }
                 }
             }
             AppStream::DnsTcp { buf } => {
@@ -198,22 +240,40 @@ fn decide(head: &[u8], synced: bool, (sport, dport): (u16, u16)) -> Option<AppSt
         return None;
     }
     if synced {
-        Some(AppStream::Finished)
+        Some(AppStream::Probe { seen: 0 })
     } else {
         // Picked up mid-connection: look for the next HTTP request line, bounded.
         Some(AppStream::Http(http::RequestStream::new(false)))
     }
 }
 
+/// HTTP requests carried in one UDP datagram (SSDP's M-SEARCH and NOTIFY).
+pub fn udp_http(payload: &[u8], skips: &mut Skips) -> Vec<http::Request> {
+    let mut out = Vec::new();
+    if http::starts_with_request(payload) == Some(true) {
+        let mut s = http::RequestStream::new(true);
+        let mut errs = Vec::new();
+        s.feed(payload, &mut out, &mut errs);
+        for e in errs {
+            skips.add(e.reason());
+        }
+    }
+    out
+}
+
 /// Recognises a UDP payload as DNS: always on DNS ports, elsewhere only when the header is
 /// plausible and the whole message parses.
 pub fn udp_dns(payload: &[u8], sport: u16, dport: u16, skips: &mut Skips) -> Option<dns::Message> {
     let dns_port = is_dns_port(sport) || is_dns_port(dport);
+    // NetBIOS name service speaks the DNS wire format about NetBIOS names, not domains.
+    if !dns_port && (is_netbios_port(sport) || is_netbios_port(dport)) {
+        return None;
+    }
     if !dns_port && !dns::plausible_header(payload) {
         return None;
     }
     match dns::parse(payload) {
-        Ok(m) if dns_port || !m.questions.is_empty() => Some(m),
+        Ok(m) if dns_port || (m.complete && !m.questions.is_empty()) => Some(m),
         Ok(_) => None,
         Err(e) => {
             if dns_port {

@@ -40,7 +40,8 @@ impl TlsError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientHello {
     pub sni: Option<String>,
-    pub alpn: Vec<String>,
+    /// ALPN protocol names as sent (raw bytes: JA4 hashes them byte-wise).
+    pub alpn: Vec<Vec<u8>>,
     /// `legacy_version` of the hello (0x0303 for TLS 1.2 and 1.3).
     pub legacy_version: u16,
     /// supported_versions extension, in order (GREASE included, as on the wire).
@@ -146,12 +147,7 @@ pub fn parse_client_hello(msg: &[u8]) -> Result<ClientHello, TlsError> {
                         out.sni = Some(String::from_utf8_lossy(n).into_owned());
                     }
                 }
-                TlsExtension::ALPN(v) => {
-                    out.alpn = v
-                        .iter()
-                        .map(|p| String::from_utf8_lossy(p).into_owned())
-                        .collect()
-                }
+                TlsExtension::ALPN(v) => out.alpn = v.iter().map(|p| p.to_vec()).collect(),
                 TlsExtension::SupportedVersions(v) => {
                     out.versions = v.iter().map(|x| x.0).collect()
                 }
@@ -242,7 +238,7 @@ impl ClientHello {
             .copied()
             .filter(|v| !is_grease(*v))
             .collect();
-        let alpn = match self.alpn.first().map(|a| a.as_bytes()) {
+        let alpn = match self.alpn.first().map(|a| a.as_slice()) {
             Some(a) if !a.is_empty() => {
                 let (f, l) = (a[0], a[a.len() - 1]);
                 if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() {
@@ -294,6 +290,16 @@ impl ClientHello {
             hex(&Sha256::digest(estr.as_bytes()))[..12].to_string()
         };
         format!("{a}_{b}_{c}")
+    }
+}
+
+impl ClientHello {
+    /// ALPN names for display (non-UTF-8 bytes replaced).
+    pub fn alpn_strings(&self) -> Vec<String> {
+        self.alpn
+            .iter()
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect()
     }
 }
 

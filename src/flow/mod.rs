@@ -113,6 +113,8 @@ pub struct Flow {
     pub alerted: Vec<(u32, u64)>,
     /// UDP: number of packets looked at without finding anything.
     pub udp_misses: u8,
+    /// QUIC: the client's Initial packets gathered so far.
+    pub quic: Option<Box<crate::extract::quic::QuicClient>>,
 }
 
 impl Flow {
@@ -129,6 +131,7 @@ impl Flow {
             closed: false,
             alerted: Vec::new(),
             udp_misses: 0,
+            quic: None,
         }
     }
 

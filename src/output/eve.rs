@@ -98,7 +98,7 @@ fn tls_obj(h: &tls::ClientHello) -> Value {
     );
     o.insert("ja4".into(), json!(h.ja4(false)));
     if !h.alpn.is_empty() {
-        o.insert("client_alpns".into(), json!(h.alpn));
+        o.insert("client_alpns".into(), json!(h.alpn_strings()));
     }
     Value::Object(o)
 }
@@ -167,6 +167,22 @@ fn app_object(
         }
         Record::Http(r) => {
             o.insert("http".into(), http_obj(r));
+        }
+        Record::Quic(h, version) => {
+            let mut q = Map::new();
+            q.insert("version".into(), json!(format!("{version:x}")));
+            if let Some(sni) = &h.sni {
+                q.insert("sni".into(), json!(sni));
+            }
+            q.insert(
+                "ja3".into(),
+                json!({"hash": h.ja3_hash(), "string": h.ja3_string()}),
+            );
+            q.insert("ja4".into(), json!(h.ja4(true)));
+            if !h.alpn.is_empty() {
+                q.insert("client_alpns".into(), json!(h.alpn_strings()));
+            }
+            o.insert("quic".into(), Value::Object(q));
         }
     }
 }

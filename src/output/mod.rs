@@ -46,6 +46,7 @@ impl Types {
             Record::Dns(_) => self.dns,
             Record::Tls(_) => self.tls,
             Record::Http(_) => self.http,
+            Record::Quic(..) => self.quic,
         }
     }
 }
