@@ -178,7 +178,7 @@ impl Builder {
         }
         let sort = |m: FxHashMap<u8, FxHashMap<u128, Vec<Entry>>>| {
             let mut v: Vec<_> = m.into_iter().collect();
-            v.sort_by(|a, b| b.0.cmp(&a.0));
+            v.sort_by_key(|e| std::cmp::Reverse(e.0));
             v
         };
         Ok(Ruleset {

@@ -357,12 +357,12 @@ mod tests {
         let text = format!(
             "{HEAD}\n[[signature]]\nid = 1\nrev = 1\nmsg = \"m\"\nfields = [\"ip.dst\"]\nmatch = \"cidr\"\nvalues = [\n  \"10.0.0.0/8\",\n  \"300.1.1.1/8\",\n]\n\n[[signature]]\nid = 1\nrev = 1\nmsg = \"m\"\nfields = [\"http.user_agent\"]\nmatch = \"regex\"\nvalues = [\"(unclosed\"]\nbogus = 1\n"
         );
-        let err = one(&text).err().expect("invalid").to_string();
+        let err = one(&text).expect_err("invalid").to_string();
         assert!(err.contains("t.toml:"), "{err}");
         // unknown key is a parse error reported first, with its line
         assert!(err.contains("unknown field `bogus`"), "{err}");
         let text2 = text.replace("bogus = 1\n", "");
-        let err = one(&text2).err().expect("invalid").to_string();
+        let err = one(&text2).expect_err("invalid").to_string();
         assert!(err.contains("t.toml:15: \"300.1.1.1/8\""), "{err}");
         assert!(err.contains("duplicate signature id 1"), "{err}");
         assert!(err.contains("t.toml:24: "), "{err}");
