@@ -407,7 +407,11 @@ impl Worker {
                     if let Some(h) = &r.host {
                         check(Field::HttpHost, h);
                     }
-                    if let Some(ua) = &r.user_agent {
+                    if r.user_agents.len() > 1 {
+                        for ua in &r.user_agents {
+                            check(Field::HttpUserAgent, ua);
+                        }
+                    } else if let Some(ua) = &r.user_agent {
                         check(Field::HttpUserAgent, ua);
                     }
                     check(Field::HttpUrl, &r.uri);

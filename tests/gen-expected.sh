@@ -12,7 +12,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CAPDIR=$ROOT/captures
-OUTDIR=$ROOT/tests/expected
+OUTDIR=${OUTDIR:-$ROOT/tests/expected}
 PY=${PY:-python3}
 mkdir -p "$OUTDIR"
 export LC_ALL=C

@@ -12,6 +12,10 @@
   hold_clients.py ssdp          SRV PORT          unicast M-SEARCH with a USER-AGENT header
   hold_clients.py tls-bighello  SRV PORT SNI      python ssl ClientHello > 16 KB (many long ALPN ids)
   hold_clients.py quic          SRV PORT SNI      aioquic QUIC v1 Initial (ALPN h3)
+  hold_clients.py mdns-compressed SRV PORT        3-question mDNS-style query with compression pointers
+  hold_clients.py dns-malformed-tail SRV PORT     3 questions, the last one malformed (label length)
+  hold_clients.py http-bigheaders SRV PORT        28 KB of headers before User-Agent
+  hold_clients.py http-pipeline15 SRV PORT        15 pipelined GETs in one write
 """
 import os
 import random
@@ -201,6 +205,34 @@ def main():
                 await c.ping()
 
         asyncio.run(asyncio.wait_for(run(), 5))
+    elif m == "dns-malformed-tail":
+        # 3 questions; the 3rd has a bad label length (11 for a 10-char label), so only q1/q2 parse
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        q1 = b"\x0agood-first\x07example\x03com\x00" + struct.pack("!HH", 1, 1)
+        q2 = b"\x0bgood-second\x07example\x03com\x00" + struct.pack("!HH", 1, 1)
+        q3 = b"\x0bbad-length\xc0\x0c" + struct.pack("!HH", 1, 1)
+        u.sendto(struct.pack("!HHHHHH", 0x4242, 0x0100, 3, 0, 0, 0) + q1 + q2 + q3, (srv, port))
+        time.sleep(0.3)
+    elif m == "mdns-compressed":
+        # avahi-style multi-question query: second/third names use compression pointers
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        q1 = b"\x05_http\x04_tcp\x05local\x00" + struct.pack("!HH", 12, 0x8001)    # QU bit
+        q2 = b"\x04_ipp\xc0\x12" + struct.pack("!HH", 12, 1)                           # -> _tcp.local
+        q3 = b"\x0amy-printer\xc0\x22" + struct.pack("!HH", 16, 1)                     # -> _ipp._tcp.local
+        msg = struct.pack("!HHHHHH", 0, 0, 3, 0, 0, 0) + q1 + q2 + q3
+        u.sendto(msg, (srv, port))
+        time.sleep(0.3)
+    elif m == "http-bigheaders":
+        s = conn(srv, port)
+        s.sendall(b"GET /big HTTP/1.1\r\nHost: bigcookie.example.org\r\nCookie: session=" + b"c" * 20000 +
+                  b"\r\nX-Filler: " + b"f" * 8000 + b"\r\nUser-Agent: ua-after-28k-of-headers/1.0\r\n\r\n")
+        read_resp(s)
+        s.close()
+    elif m == "http-pipeline15":
+        s = conn(srv, port)
+        s.sendall(b"".join(get(f"pipe{i}.example.org", f"pipelined-ua-{i}/1.0", f"/p{i}") for i in range(15)))
+        time.sleep(0.5)   # responses arrive back to back; we do not parse them
+        s.close()
     else:
         sys.exit(__doc__)
 

@@ -144,5 +144,21 @@ ipv6)
   run $T node -e 'fetch("http://v6-node.discord.com/x").then(r=>r.text())'
   run $T $CL quic "$S" 443 v6-quic.example.net
   ;;
+misc)
+  run $T $CL mdns-compressed "$S" 5353
+  run $T $CL dns-malformed-tail "$S" 53
+  run $T $CL http-bigheaders "$S" 8080
+  run $T $CL http-pipeline15 "$S" 8080
+  run $T curl -s -o /dev/null --http2 -A "curl-h2c-upgrade/1.0" --resolve "h2c.example.org:80:$S" http://h2c.example.org/
+  run $T curl -6 -s -o /dev/null -A "curl-v6-literal/1.0" "http://[fd98::2]/literal"
+  ;;
+tinymss)
+  # the server advertises a tiny MSS (route advmss), so client requests go out in many small segments
+  run $T curl -s -o /dev/null -A "tinymss-curl-ua/1.0 (many small segments)" --resolve "pastebin.com:80:$S" http://pastebin.com/raw/tinymss
+  run $T curl -sk -o /dev/null --resolve "tinymss-sni.ngrok-free.app:443:$S" https://tinymss-sni.ngrok-free.app/
+  ossl "$SU:443" tinymss-openssl.api.telegram.org -tls1_2
+  run $T $DIG +nocookie +tcp A tinymss-tcp-dns.discord.com
+  run $T node --dns-result-order=ipv4first -e 'fetch("http://tinymss-node.transfer.sh/x").then(r=>r.text())'
+  ;;
 *) echo "unknown scenario $SC" >&2; exit 2 ;;
 esac

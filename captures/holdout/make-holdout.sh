@@ -140,6 +140,17 @@ simple ssdp         ho-ssdp.pcap
 simple quic         ho-quic.pcap
 simple onesided     ho-onesided-client.pcap "src host 10.98.0.1 or src host fd98::1"
 simple snaplen      ho-snaplen96.pcap -s 96
+simple misc         ho-misc.pcap
+
+if want tinymss; then
+  log "tinymss -> ho-tinymss.pcap (server advertises MSS 64)"
+  ip -n $SRV route replace 10.98.0.0/24 dev hs advmss 64
+  cap_begin ho-tinymss.pcap tcpdump -s 0 -i hc
+  scenario tinymss "$S4"
+  cap_end
+  ip -n $SRV route replace 10.98.0.0/24 dev hs
+  save ho-tinymss.pcap
+fi
 
 if want midstream; then
   log "midstream -> ho-midstream.pcap"

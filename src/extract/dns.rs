@@ -110,6 +110,10 @@ pub fn read_name(msg: &[u8], mut pos: usize) -> Result<(String, usize), DnsError
             0x00 => {
                 if len == 0 {
                     let end = end_after.unwrap_or(pos + 1);
+                    if out.is_empty() {
+                        // The root, as Suricata writes it.
+                        out.push_str("<root>");
+                    }
                     return Ok((out, end));
                 }
                 let l = usize::from(len);
@@ -168,15 +172,32 @@ pub fn parse(msg: &[u8]) -> Result<Message, DnsError> {
     let mut pos = 12;
     let mut questions = Vec::with_capacity(qd);
     for _ in 0..qd {
-        let (name, p) = read_name(msg, pos)?;
-        let qtype = be16(msg, p).ok_or(DnsError::RecordTruncated)?;
-        let qclass = be16(msg, p + 2).ok_or(DnsError::RecordTruncated)?;
-        pos = p + 4;
-        questions.push(Question {
-            name,
-            qtype,
-            qclass,
+        let q = read_name(msg, pos).and_then(|(name, p)| {
+            let qtype = be16(msg, p).ok_or(DnsError::RecordTruncated)?;
+            let qclass = be16(msg, p + 2).ok_or(DnsError::RecordTruncated)?;
+            Ok((name, qtype, qclass, p + 4))
         });
+        match q {
+            Ok((name, qtype, qclass, next)) => {
+                pos = next;
+                questions.push(Question {
+                    name,
+                    qtype,
+                    qclass,
+                });
+            }
+            // Keep the questions read before a malformed one: they were asked.
+            Err(_) if !questions.is_empty() => {
+                return Ok(Message {
+                    id,
+                    flags,
+                    questions,
+                    answers: Vec::new(),
+                    complete: false,
+                })
+            }
+            Err(e) => return Err(e),
+        }
     }
     let mut answers = Vec::with_capacity(an);
     for _ in 0..an {

@@ -42,6 +42,8 @@ pub struct Request {
     /// Port given in the Host header, if any.
     pub host_port: Option<u16>,
     pub user_agent: Option<String>,
+    /// Each User-Agent header separately, when there are several.
+    pub user_agents: Vec<String>,
     pub content_type: Option<String>,
 }
 
@@ -330,6 +332,12 @@ fn header_str(v: &[u8]) -> String {
     String::from_utf8_lossy(v).trim().to_string()
 }
 
+/// A header value as sent (only leading white space removed, as the grammar says); used for
+/// the User-Agent, whose exact bytes are evidence.
+fn header_raw(v: &[u8]) -> String {
+    String::from_utf8_lossy(v).trim_start().to_string()
+}
+
 /// Splits `host[:port]` (or `[v6]:port`).
 pub fn split_host_port(h: &str) -> (String, Option<u16>) {
     if let Some(rest) = h.strip_prefix('[') {
@@ -365,7 +373,14 @@ fn build(req: &httparse::Request<'_, '_>) -> (Request, State) {
             r.host = Some(host);
             r.host_port = port;
         } else if h.name.eq_ignore_ascii_case("user-agent") {
-            r.user_agent = Some(header_str(h.value));
+            // Repeated User-Agent headers are joined with ", " as Suricata does; every
+            // one of them is matched by the detect stage.
+            let ua = header_raw(h.value);
+            r.user_agent = Some(match r.user_agent.take() {
+                Some(prev) => format!("{prev}, {ua}"),
+                None => ua,
+            });
+            r.user_agents.push(header_raw(h.value));
         } else if h.name.eq_ignore_ascii_case("content-type") {
             r.content_type = Some(header_str(h.value));
         } else if h.name.eq_ignore_ascii_case("content-length") {

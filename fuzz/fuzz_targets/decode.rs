@@ -1,0 +1,20 @@
+#![no_main]
+//! Packet decoder over every supported link type; fragments go through the defragmenter.
+use cloudtap::decode::defrag::{DefragConfig, Defragmenter};
+use cloudtap::decode::{decode, decode_ip_payload, Outcome};
+use libfuzzer_sys::fuzz_target;
+
+const LINKTYPES: [u16; 14] = [0, 1, 9, 12, 14, 50, 51, 101, 104, 108, 113, 228, 229, 276];
+
+fuzz_target!(|data: &[u8]| {
+    if data.is_empty() {
+        return;
+    }
+    let lt = LINKTYPES[usize::from(data[0]) % LINKTYPES.len()];
+    let mut d = Defragmenter::new(DefragConfig::default());
+    if let Ok(Outcome::Fragment(f)) = decode(lt, &data[1..]) {
+        if let Some(r) = d.push(&f, 0) {
+            let _ = decode_ip_payload(r.src, r.dst, r.proto, &r.data, r.encap, r.depth);
+        }
+    }
+});
