@@ -166,6 +166,7 @@ fn run(cli: &Cli) -> ExitCode {
     let mut cfg = Config::new(cli.read.clone());
     cfg.threads = threads;
     cfg.types = types;
+    cfg.progress = !cli.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let report = pipeline::run(&cfg, rules, sink);
     if !cli.quiet {
         summary(&report, threads);

@@ -8,7 +8,9 @@ use crate::decode::defrag::{DefragConfig, Defragmenter};
 use crate::decode::{self, Decoded, Outcome, Transport};
 use crate::detect::{Action, Field, Hit, Ruleset};
 use crate::extract::{self, Record};
-use crate::flow::{shard_hash, FlowKey, FlowTable, DEFAULT_MAX_FLOWS};
+use crate::flow::{
+    shard_hash, FlowKey, FlowTable, DEFAULT_MAX_FLOWS, DEFAULT_MAX_REASSEMBLY_BYTES,
+};
 use crate::output::{eve, AlertInfo, Event, Meta, Types};
 use crate::stats::Counters;
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -29,7 +31,11 @@ pub struct Config {
     pub threads: usize,
     pub types: Types,
     pub max_flows: usize,
+    /// Cap on reassembly bytes per worker (see `flow::DEFAULT_MAX_REASSEMBLY_BYTES`).
+    pub max_reassembly: usize,
     pub defrag: DefragConfig,
+    /// Draw a progress line on stderr while reading (when it is a terminal).
+    pub progress: bool,
 }
 
 impl Config {
@@ -42,7 +48,9 @@ impl Config {
                 ..Types::default()
             },
             max_flows: DEFAULT_MAX_FLOWS,
+            max_reassembly: DEFAULT_MAX_REASSEMBLY_BYTES,
             defrag: DefragConfig::default(),
+            progress: false,
         }
     }
 }
@@ -98,6 +106,8 @@ pub fn run(cfg: &Config, rules: Arc<Ruleset>, sink: Box<dyn Write + Send>) -> Ru
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default()
             .into();
+        let file_size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let mut progress = Progress::new(cfg.progress && file_size > 32 << 20, &source, file_size);
         let mut batches: Vec<Batch> = (0..n)
             .map(|_| Batch::with_capacity(BATCH_PKTS * 1600, BATCH_PKTS))
             .collect();
@@ -105,6 +115,7 @@ pub fn run(cfg: &Config, rules: Arc<Ruleset>, sink: Box<dyn Write + Send>) -> Ru
             let res = r.for_each(|p: &PacketRef<'_>| {
                 reader_pkts += 1;
                 reader_bytes += p.data.len() as u64;
+                progress.tick(p.data.len() as u64 + 16);
                 let w = if n == 1 {
                     0
                 } else {
@@ -132,6 +143,7 @@ pub fn run(cfg: &Config, rules: Arc<Ruleset>, sink: Box<dyn Write + Send>) -> Ru
             }
             res
         });
+        progress.finish();
         for (w, b) in batches.into_iter().enumerate() {
             if !b.is_empty() {
                 let _ = txs[w].send(WorkBatch {
@@ -161,6 +173,59 @@ pub fn run(cfg: &Config, rules: Arc<Ruleset>, sink: Box<dyn Write + Send>) -> Ru
     }
     report.elapsed_s = start.elapsed().as_secs_f64();
     report
+}
+
+/// A one-line progress display for large files, redrawn at most five times a second.
+struct Progress {
+    on: bool,
+    name: Arc<str>,
+    total: u64,
+    done: u64,
+    ticks: u32,
+    start: Instant,
+    last: Instant,
+}
+
+impl Progress {
+    fn new(on: bool, name: &Arc<str>, total: u64) -> Self {
+        let now = Instant::now();
+        Progress {
+            on,
+            name: name.clone(),
+            total: total.max(1),
+            done: 0,
+            ticks: 0,
+            start: now,
+            last: now,
+        }
+    }
+
+    fn tick(&mut self, bytes: u64) {
+        if !self.on {
+            return;
+        }
+        self.done += bytes;
+        self.ticks += 1;
+        if self.ticks % 4096 != 0 || self.last.elapsed().as_millis() < 200 {
+            return;
+        }
+        self.last = Instant::now();
+        let secs = self.start.elapsed().as_secs_f64().max(1e-3);
+        eprint!(
+            "\r{}: {:>3}%  {} / {} MB  {:.2} Gbit/s   ",
+            self.name,
+            (self.done * 100 / self.total).min(100),
+            self.done >> 20,
+            self.total >> 20,
+            self.done as f64 * 8.0 / secs / 1e9
+        );
+    }
+
+    fn finish(&self) {
+        if self.on {
+            eprintln!();
+        }
+    }
 }
 
 /// Payload bytes of a decoded packet, for the per-flow byte counters.
@@ -211,6 +276,7 @@ pub struct Worker {
     rules: Arc<Ruleset>,
     types: Types,
     flows: FlowTable,
+    max_reassembly: usize,
     defrag: Defragmenter,
     c: Counters,
     tx: Sender<Vec<Event>>,
@@ -224,6 +290,7 @@ impl Worker {
             rules,
             types: cfg.types,
             flows: FlowTable::new(cfg.max_flows),
+            max_reassembly: cfg.max_reassembly,
             defrag: Defragmenter::new(cfg.defrag),
             c: Counters::default(),
             tx,
@@ -290,7 +357,7 @@ impl Worker {
             Transport::Other(p) => (p, 0, 0),
         };
         let (key, dir) = FlowKey::new(d.src, d.dst, sport, dport, proto, d.encap.vlan);
-        let (flow, _) = self.flows.get(key, ts);
+        let (flow, _, held) = self.flows.get_with_budget(key, ts);
         flow.pkts[dir] += 1;
         flow.bytes[dir] += d_len(&d);
         if flow.bypass {
@@ -310,6 +377,7 @@ impl Worker {
                     flow.closed = true;
                 }
                 if !t.payload.is_empty() {
+                    let before = flow.buffered(dir);
                     let app = &mut flow.app[dir];
                     let skips = &mut self.c.skips;
                     let o = flow.tcp[dir].segment(t.seq, t.payload, |data| {
@@ -317,6 +385,17 @@ impl Worker {
                     });
                     self.c.tcp_ooo_dropped += o.ooo_dropped;
                     self.c.tcp_gaps += o.gaps;
+                    let after = flow.buffered(dir);
+                    let total = (*held + after).saturating_sub(before);
+                    if total > self.max_reassembly {
+                        // Over the memory cap: this direction gives up what it holds.
+                        flow.tcp[dir].drop_ooo();
+                        flow.app[dir] = extract::AppStream::Finished;
+                        self.c.skips.add("reassembly_memcap");
+                        *held = total - after;
+                    } else {
+                        *held = total;
+                    }
                     flow.update_bypass();
                 }
             }

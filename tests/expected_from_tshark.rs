@@ -8,7 +8,10 @@ use std::process::Command;
 #[test]
 fn committed_expectations_match_a_fresh_tshark_run() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let have_tshark = Command::new("tshark").arg("--version").output().is_ok_and(|o| o.status.success());
+    let have_tshark = Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     assert!(have_tshark, "tshark is needed: apt-get install -y tshark");
     let out = std::env::temp_dir().join(format!("cloudtap-regen-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
@@ -17,9 +20,16 @@ fn committed_expectations_match_a_fresh_tshark_run() {
         .env("OUTDIR", &out)
         .output()
         .expect("gen-expected.sh runs");
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     let mut compared = 0;
-    for e in std::fs::read_dir(root.join("tests/expected")).expect("dir").flatten() {
+    for e in std::fs::read_dir(root.join("tests/expected"))
+        .expect("dir")
+        .flatten()
+    {
         let p = e.path();
         if p.extension().is_none_or(|x| x != "json") {
             continue;

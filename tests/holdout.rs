@@ -55,8 +55,8 @@ fn holdout_captures_yield_everything_tshark_finds() {
         .output()
         .expect("python3 runs compare.py");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).expect("report"))
-        .expect("json");
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
     let known: BTreeSet<(String, String, String)> = KNOWN
         .iter()
         .map(|(c, f, v, _)| (c.to_string(), f.to_string(), v.to_string()))

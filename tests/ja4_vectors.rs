@@ -13,7 +13,10 @@ fn ja4_and_sni_match_the_reference_for_every_client_hello() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/ja4");
     let tsv = std::fs::read_to_string(dir.join("expected-ja4.tsv")).expect("expected-ja4.tsv");
     let mut by_capture: HashMap<String, Vec<Vec<String>>> = HashMap::new();
-    for line in tsv.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for line in tsv
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         let cols: Vec<String> = line.split('\t').map(String::from).collect();
         assert_eq!(cols.len(), 7, "{line}");
         by_capture.entry(cols[0].clone()).or_default().push(cols);
@@ -27,7 +30,11 @@ fn ja4_and_sni_match_the_reference_for_every_client_hello() {
             .arg(dir.join(capture))
             .output()
             .expect("runs");
-        assert!(o.status.success(), "{capture}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{capture}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         // (client ip, client port, server port) -> (ja4, sni) of the first ClientHello
         let mut got: HashMap<(String, u64, u64), (String, String)> = HashMap::new();
         for l in String::from_utf8_lossy(&o.stdout).lines() {
@@ -45,10 +52,17 @@ fn ja4_and_sni_match_the_reference_for_every_client_hello() {
         }
         for r in rows {
             checked += 1;
-            let key = (r[2].clone(), r[3].parse().expect("port"), r[4].parse().expect("port"));
+            let key = (
+                r[2].clone(),
+                r[3].parse().expect("port"),
+                r[4].parse().expect("port"),
+            );
             match got.get(&key) {
                 Some((ja4, sni)) if *ja4 == r[6] && *sni == r[5] => {}
-                other => failures.push(format!("{capture} {key:?}: want {} {} got {other:?}", r[6], r[5])),
+                other => failures.push(format!(
+                    "{capture} {key:?}: want {} {} got {other:?}",
+                    r[6], r[5]
+                )),
             }
         }
     }

@@ -282,3 +282,79 @@ fn zero_length_oversized_and_garbage_packets_are_counted_not_fatal() {
         "{err}"
     );
 }
+
+/// Writes a classic pcap of Ethernet frames.
+fn write_pcap(name: &str, frames: &[Vec<u8>]) -> std::path::PathBuf {
+    let mut f = pcap_header(1);
+    for (i, fr) in frames.iter().enumerate() {
+        let mut r = record(fr, fr.len() as u32);
+        // distinct, increasing timestamps (microseconds)
+        r[4..8].copy_from_slice(&((i % 1_000_000) as u32).to_le_bytes());
+        f.extend(r);
+    }
+    tmp(name, &f)
+}
+
+fn tcp_frame(sport: u16, dport: u16, seq: u32, syn: bool, payload: &[u8]) -> Vec<u8> {
+    let b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]).ipv4(
+        [127, 0, 0, 1],
+        [127, 0, 0, 2],
+        64,
+    );
+    let b = if syn {
+        b.tcp(sport, dport, seq, 65_535).syn()
+    } else {
+        b.tcp(sport, dport, seq, 65_535).ack(1).psh()
+    };
+    let mut out = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut out, payload).expect("build frame");
+    out
+}
+
+#[test]
+fn out_of_order_flood_is_held_within_the_reassembly_cap() {
+    // 400 connections, each opening with a SYN and then sending only future segments (the
+    // first segment never arrives), 20 KB each: 8 MB of would-be buffered data.
+    let mut frames = Vec::new();
+    for c in 0..400u16 {
+        frames.push(tcp_frame(20_000 + c, 80, 1000, true, &[]));
+        for s in 0..20u32 {
+            frames.push(tcp_frame(
+                20_000 + c,
+                80,
+                1000 + 2000 + s * 1000,
+                false,
+                &[b'A'; 1000],
+            ));
+        }
+    }
+    let p = write_pcap("ooo-flood.pcap", &frames);
+    let rules = std::sync::Arc::new(cloudtap::detect::load_bundled().expect("rules"));
+    let mut cfg = cloudtap::pipeline::Config::new(vec![p]);
+    cfg.threads = 1;
+    cfg.max_reassembly = 1 << 20;
+    let report = cloudtap::pipeline::run(&cfg, rules, Box::new(std::io::sink()));
+    let c = &report.counters;
+    assert_eq!(c.packets, 400 * 21);
+    assert!(
+        c.skips.get("reassembly_memcap") > 0,
+        "{:?}",
+        c.skips.sorted()
+    );
+    assert!(report.files_failed.is_empty());
+}
+
+#[test]
+fn flow_flood_is_capped_and_counted() {
+    let frames: Vec<Vec<u8>> = (0..5000u16)
+        .map(|c| tcp_frame(1024 + c, 443, 7, true, &[]))
+        .collect();
+    let p = write_pcap("flow-flood.pcap", &frames);
+    let rules = std::sync::Arc::new(cloudtap::detect::load_bundled().expect("rules"));
+    let mut cfg = cloudtap::pipeline::Config::new(vec![p]);
+    cfg.threads = 1;
+    cfg.max_flows = 1000;
+    let report = cloudtap::pipeline::run(&cfg, rules, Box::new(std::io::sink()));
+    assert_eq!(report.counters.flows, 5000);
+    assert_eq!(report.counters.flows_evicted_cap, 4000);
+}

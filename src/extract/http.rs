@@ -28,7 +28,11 @@ const METHODS: &[&[u8]] = &[
     b"LOCK",
     b"UNLOCK",
     b"SEARCH",
-    b"REPORT", b"M-SEARCH", b"NOTIFY", b"SUBSCRIBE", b"UNSUBSCRIBE",
+    b"REPORT",
+    b"M-SEARCH",
+    b"NOTIFY",
+    b"SUBSCRIBE",
+    b"UNSUBSCRIBE",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -19,6 +19,9 @@ pub const TIMEOUT_TCP_CLOSED_NS: u64 = 30_000_000_000;
 pub const TIMEOUT_UDP_NS: u64 = 120_000_000_000;
 /// How often (packet time) the table is swept for idle flows.
 const SWEEP_EVERY_NS: u64 = 5_000_000_000;
+/// Default cap on bytes held for reassembly (out-of-order segments and parser buffers) by all
+/// the flows of one worker together.
+pub const DEFAULT_MAX_REASSEMBLY_BYTES: usize = 128 << 20;
 /// Most distinct (signature, value) alerts remembered per flow for de-duplication.
 pub const MAX_ALERT_KEYS: usize = 256;
 
@@ -149,6 +152,11 @@ impl Flow {
         true
     }
 
+    /// Bytes this flow holds for reassembly in direction `dir`.
+    pub fn buffered(&self, dir: usize) -> usize {
+        self.tcp[dir].buffered() + self.app[dir].buffered()
+    }
+
     /// Updates bypass: both directions have nothing more to give.
     pub fn update_bypass(&mut self) {
         if self.app[0].is_finished() && self.app[1].is_finished() {
@@ -171,6 +179,10 @@ pub struct FlowTable {
     order: VecDeque<(FlowKey, u64)>,
     max: usize,
     last_sweep: u64,
+    /// Reassembly bytes held by all flows: exact after each sweep, kept up to date in
+    /// between by the worker (evicted flows are subtracted at the next sweep, so between
+    /// sweeps it can only overestimate).
+    pub buffered: usize,
     pub stats: TableStats,
 }
 
@@ -181,6 +193,7 @@ impl FlowTable {
             order: VecDeque::new(),
             max: max.max(1),
             last_sweep: 0,
+            buffered: 0,
             stats: TableStats::default(),
         }
     }
@@ -195,6 +208,12 @@ impl FlowTable {
 
     /// Finds or creates the flow. `created` tells whether it is new.
     pub fn get(&mut self, key: FlowKey, ts: u64) -> (&mut Flow, bool) {
+        let (f, c, _) = self.get_with_budget(key, ts);
+        (f, c)
+    }
+
+    /// As [`FlowTable::get`], with the table's reassembly byte count beside the flow.
+    pub fn get_with_budget(&mut self, key: FlowKey, ts: u64) -> (&mut Flow, bool, &mut usize) {
         self.maybe_sweep(ts);
         let mut created = false;
         if !self.map.contains_key(&key) {
@@ -222,7 +241,7 @@ impl FlowTable {
         if ts > flow.last_ns {
             flow.last_ns = ts;
         }
-        (flow, created)
+        (flow, created, &mut self.buffered)
     }
 
     fn maybe_sweep(&mut self, now: u64) {
@@ -231,6 +250,7 @@ impl FlowTable {
         }
         self.last_sweep = now;
         let before = self.map.len();
+        let mut buffered = 0;
         self.map.retain(|k, f| {
             let idle = now.saturating_sub(f.last_ns);
             let limit = match (k.proto, f.closed) {
@@ -238,8 +258,13 @@ impl FlowTable {
                 (6, false) => TIMEOUT_TCP_NS,
                 _ => TIMEOUT_UDP_NS,
             };
-            idle < limit
+            let keep = idle < limit;
+            if keep {
+                buffered += f.buffered(0) + f.buffered(1);
+            }
+            keep
         });
+        self.buffered = buffered;
         self.stats.timed_out += (before - self.map.len()) as u64;
         // Drop order entries of flows that are gone, so the queue stays bounded.
         let map = &self.map;

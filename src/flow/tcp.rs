@@ -36,6 +36,14 @@ impl TcpStream {
         self.ooo_bytes = 0;
     }
 
+    /// Drops the out-of-order queue (memory pressure); the stream continues from `next`.
+    pub fn drop_ooo(&mut self) -> usize {
+        let n = self.ooo.len();
+        self.ooo = Vec::new();
+        self.ooo_bytes = 0;
+        n
+    }
+
     pub fn buffered(&self) -> usize {
         self.ooo_bytes
     }

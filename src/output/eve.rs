@@ -92,15 +92,20 @@ fn tls_obj(h: &tls::ClientHello) -> Value {
     // Suricata reports the negotiated version from the ServerHello; from the ClientHello
     // alone the best we can say is the highest version the client offered.
     o.insert("version".into(), json!(tls::version_name(h.max_version())));
+    fingerprints(h, false, &mut o);
+    Value::Object(o)
+}
+
+/// The client fingerprints shared by the tls and quic objects.
+fn fingerprints(h: &tls::ClientHello, quic: bool, o: &mut Map<String, Value>) {
     o.insert(
         "ja3".into(),
         json!({"hash": h.ja3_hash(), "string": h.ja3_string()}),
     );
-    o.insert("ja4".into(), json!(h.ja4(false)));
+    o.insert("ja4".into(), json!(h.ja4(quic)));
     if !h.alpn.is_empty() {
         o.insert("client_alpns".into(), json!(h.alpn_strings()));
     }
-    Value::Object(o)
 }
 
 fn http_obj(r: &http::Request) -> Value {
@@ -174,14 +179,7 @@ fn app_object(
             if let Some(sni) = &h.sni {
                 q.insert("sni".into(), json!(sni));
             }
-            q.insert(
-                "ja3".into(),
-                json!({"hash": h.ja3_hash(), "string": h.ja3_string()}),
-            );
-            q.insert("ja4".into(), json!(h.ja4(true)));
-            if !h.alpn.is_empty() {
-                q.insert("client_alpns".into(), json!(h.alpn_strings()));
-            }
+            fingerprints(h, true, &mut q);
             o.insert("quic".into(), Value::Object(q));
         }
     }

@@ -30,9 +30,11 @@ impl Types {
                 "http" => t.http = true,
                 "quic" => t.quic = true,
                 "stats" => t.stats = true,
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "unknown event type {other:?} in --types (alert, dns, tls, http, quic, stats)"
-                )),
+                ))
+                }
             }
         }
         if t == Types::default() {
