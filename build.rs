@@ -1,38 +1,43 @@
-//! Embeds the bundled signature packs (signatures/*.toml) into the binary, so the default
-//! `--signatures` works from any directory.
+//! Embeds the bundled signature directory (signatures/, without tools/) into the binary, so
+//! the default `--signatures` works from any directory.
 
 use std::fmt::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        if name.starts_with('.') || name == "tools" || name.ends_with(".md") || name.ends_with(".py") {
+            continue;
+        }
+        let r = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        if p.is_dir() {
+            walk(&p, &r, out);
+        } else {
+            out.push((r, p));
+        }
+    }
+}
 
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let dir = root.join("signatures");
     println!("cargo:rerun-if-changed={}", dir.display());
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
+    let mut files = Vec::new();
+    walk(&dir, "", &mut files);
     let mut code = String::from(
-        "/// Bundled packs: (file name, contents).\npub static BUNDLED: &[(&str, &str)] = &[\n",
+        "/// Bundled signature files: (path relative to signatures/, contents).\npub static BUNDLED: &[(&str, &[u8])] = &[\n",
     );
-    let mut names = String::from("const BUNDLED_FILE_NAMES: &[&str] = &[");
-    for f in &files {
-        println!("cargo:rerun-if-changed={}", f.display());
-        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let _ = writeln!(
-            code,
-            "    ({name:?}, include_str!({:?})),",
-            f.display().to_string()
-        );
-        let _ = write!(names, "{name:?}, ");
+    for (rel, path) in &files {
+        println!("cargo:rerun-if-changed={}", path.display());
+        let _ = writeln!(code, "    ({rel:?}, include_bytes!({:?})),", path.display().to_string());
     }
     code.push_str("];\n");
-    names.push_str("];\n");
-    code.push_str(&names);
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default()).join("bundled.rs");
     if let Err(e) = std::fs::write(&out, code) {
         panic!("cannot write {}: {e}", out.display());

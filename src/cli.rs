@@ -31,6 +31,10 @@ pub struct Cli {
     #[arg(long, value_name = "PATH", default_value = "-")]
     pub eve: String,
 
+    /// Reload signatures when a file in --signatures DIR changes (SIGHUP always reloads).
+    #[arg(long)]
+    pub watch: bool,
+
     /// EVE event types to write: any of alert,dns,tls,http,quic,stats (comma separated).
     #[arg(long, value_name = "LIST", default_value = "alert")]
     pub types: String,

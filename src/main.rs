@@ -42,10 +42,16 @@ fn signatures_cmd(action: &SigAction) -> ExitCode {
                 for (name, ver, n) in &packs {
                     println!("{name} {ver}: {n} signatures");
                 }
+                let z = rs.sizes();
                 println!(
-                    "OK: {} signatures in {} packs",
-                    rs.signatures().len(),
-                    packs.len()
+                    "OK: {} signatures in {} packs: {} domain entries, {} substrings, {} regexes, {} address ranges, {} exceptions",
+                    z.signatures,
+                    packs.len(),
+                    z.domains,
+                    z.substrings,
+                    z.regexes,
+                    z.cidrs,
+                    z.exceptions
                 );
                 ExitCode::SUCCESS
             }
@@ -83,8 +89,16 @@ fn signatures_cmd(action: &SigAction) -> ExitCode {
                 rs.match_ip(ip, &mut hits);
                 for h in hits.drain(..) {
                     found += 1;
+                    let action = match h.sig.action {
+                        detect::Action::Alert => "alert",
+                        detect::Action::Label => "label",
+                    };
+                    let label = h
+                        .label
+                        .map(|l| format!(" [{} {} {}]", l.provider, l.service, l.region))
+                        .unwrap_or_default();
                     println!(
-                        "ip.dst\t{}\t{}\t{}\t{}",
+                        "ip.dst\t{}\t{}\t{action}\t{}{label}\t{}",
                         h.sig.id, h.sig.pack.name, h.pattern, h.sig.msg
                     );
                 }
@@ -146,7 +160,7 @@ fn run(cli: &Cli) -> ExitCode {
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let rules = match load_rules(cli.signatures.as_deref()) {
-        Ok(r) => Arc::new(r),
+        Ok(r) => Arc::new(arc_swap::ArcSwap::from_pointee(r)),
         Err(e) => {
             eprintln!("cloudtap: {e}");
             return ExitCode::from(2);
@@ -167,7 +181,20 @@ fn run(cli: &Cli) -> ExitCode {
     cfg.threads = threads;
     cfg.types = types;
     cfg.progress = !cli.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let report = pipeline::run(&cfg, rules, sink);
+    match &cli.signatures {
+        Some(dir) => {
+            if let Err(e) = detect::reload::spawn(dir.clone(), rules.clone(), cli.watch) {
+                eprintln!("cloudtap: cannot set up signature reload: {e}");
+                return ExitCode::from(2);
+            }
+        }
+        None if cli.watch => {
+            eprintln!("cloudtap: --watch needs --signatures DIR");
+            return ExitCode::from(2);
+        }
+        None => {}
+    }
+    let report = pipeline::run_shared(&cfg, rules, sink);
     if !cli.quiet {
         summary(&report, threads);
     }

@@ -13,6 +13,7 @@ use crate::flow::{
 };
 use crate::output::{eve, AlertInfo, Event, Meta, Types};
 use crate::stats::Counters;
+use arc_swap::ArcSwap;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::io::Write;
 use std::path::PathBuf;
@@ -73,6 +74,16 @@ struct WorkBatch {
 
 /// Runs the offline pipeline over `cfg.files`, writing EVE lines to `sink`.
 pub fn run(cfg: &Config, rules: Arc<Ruleset>, sink: Box<dyn Write + Send>) -> RunReport {
+    run_shared(cfg, Arc::new(ArcSwap::new(rules)), sink)
+}
+
+/// As [`run`], with signatures that may be swapped while it runs (reload): each worker picks
+/// up the current set at its next batch, without locking.
+pub fn run_shared(
+    cfg: &Config,
+    shared: Arc<ArcSwap<Ruleset>>,
+    sink: Box<dyn Write + Send>,
+) -> RunReport {
     let start = Instant::now();
     let n = cfg.threads.max(1);
     let (ev_tx, ev_rx) = bounded::<Vec<Event>>(n * 8);
@@ -82,12 +93,16 @@ pub fn run(cfg: &Config, rules: Arc<Ruleset>, sink: Box<dyn Write + Send>) -> Ru
     for _ in 0..n {
         let (tx, rx) = bounded::<WorkBatch>(QUEUE_BATCHES);
         txs.push(tx);
-        let rules = rules.clone();
+        let shared = shared.clone();
         let ev_tx = ev_tx.clone();
         let cfg = cfg.clone();
         workers.push(thread::spawn(move || {
-            let mut w = Worker::new(rules, &cfg, ev_tx);
+            let mut w = Worker::new(shared.load_full(), &cfg, ev_tx);
             for wb in rx {
+                let current = shared.load();
+                if !Arc::ptr_eq(&current, &w.rules) {
+                    w.rules = current.clone();
+                }
                 for i in 0..wb.batch.len() {
                     w.packet(&wb.batch.get(i), &wb.source);
                 }
@@ -251,7 +266,7 @@ fn writer_loop(rx: Receiver<Vec<Event>>, sink: Box<dyn Write + Send>) -> std::io
     let mut line = Vec::with_capacity(2048);
     let mut n = 0u64;
     let mut result = Ok(());
-    for events in rx {
+    for events in rx.iter() {
         if result.is_err() {
             continue; // keep draining so workers never block
         }
@@ -264,6 +279,12 @@ fn writer_loop(rx: Receiver<Vec<Event>>, sink: Box<dyn Write + Send>) -> std::io
                 break;
             }
             n += 1;
+        }
+        // Nothing else queued: flush, so a live or slow input shows its events promptly.
+        if rx.is_empty() && result.is_ok() {
+            if let Err(e) = out.flush() {
+                result = Err(e);
+            }
         }
     }
     result?;
@@ -494,6 +515,9 @@ impl Worker {
                         check(Field::HttpUserAgent, ua);
                     }
                     check(Field::HttpUrl, &r.uri);
+                    if let Some(h) = &r.host {
+                        check(Field::HttpFullUrl, &format!("{h}{}", r.uri));
+                    }
                 }
             }
         }
@@ -507,14 +531,40 @@ impl Worker {
             }
         }
         let record = Arc::new(rec);
+        // Labels (cloud provider ranges, label packs): carried on the events, no alert.
+        let mut labels: Vec<String> = Vec::new();
+        for (field, _, hit) in hits.iter().filter(|h| h.2.sig.action == Action::Label) {
+            self.c.labels += 1;
+            let text = match hit.label {
+                Some(l) => [l.provider.as_str(), l.service.as_str(), l.region.as_str()]
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                None => hit.sig.service.clone().unwrap_or_else(|| hit.sig.msg.clone()),
+            };
+            let text = format!("{}={text}", field.name());
+            if !labels.contains(&text) {
+                labels.push(text);
+            }
+        }
+        let labels = Arc::new(labels);
         let (flow, _) = self.flows.get(key, meta.ts_ns);
         let mut events = Vec::new();
-        for (field, value, hit) in hits {
-            if hit.sig.action == Action::Label {
-                self.c.labels += 1;
+        // One alert per (field, value): the most specific matching signature (hits come most
+        // specific first), unless an exception covers it.
+        let mut decided: Vec<(Field, &str)> = Vec::new();
+        for (field, value, hit) in &hits {
+            if hit.sig.action == Action::Label || decided.contains(&(*field, value.as_str())) {
                 continue;
             }
-            if !self.types.alert || !flow.first_alert(hit.sig.id, &value) {
+            if let Some(_ex) = rules.exception(hit.sig.id, value, meta.src) {
+                self.c.skips.add("alert_suppressed_by_exception");
+                continue;
+            }
+            decided.push((*field, value.as_str()));
+            if !self.types.alert || !flow.first_alert(hit.sig.id, value) {
                 continue;
             }
             self.c.alerts += 1;
@@ -529,11 +579,12 @@ impl Worker {
                 record: Some(record.clone()),
                 alert: Some(Box::new(AlertInfo {
                     sig: hit.sig.clone(),
-                    field,
+                    field: *field,
                     pattern: hit.pattern.to_string(),
-                    value,
+                    value: value.clone(),
                 })),
                 question: 0,
+                labels: labels.clone(),
             });
         }
         if self.types.wants_record(&record) {
@@ -547,6 +598,7 @@ impl Worker {
                     record: Some(record.clone()),
                     alert: None,
                     question: q,
+                    labels: labels.clone(),
                 });
             }
         }

@@ -1,6 +1,8 @@
 //! Compiled matchers. Built once per signature set; matching allocates nothing unless a
 //! regex matches.
 
+use super::exceptions::Exception;
+use super::iptable::IpTable;
 use super::{Field, Signature};
 use aho_corasick::AhoCorasick;
 use regex::RegexSet;
@@ -22,6 +24,18 @@ struct Entry {
     sig: u32,
     fields: u8,
     pattern: Box<str>,
+    /// Index into `Ruleset::labels` (provider/service/region of an imported range).
+    label: u32,
+}
+
+const NO_LABEL: u32 = u32::MAX;
+
+/// What a label signature says about an address or name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    pub provider: String,
+    pub service: String,
+    pub region: String,
 }
 
 /// A signature value that matched.
@@ -30,6 +44,7 @@ pub struct Hit<'r> {
     pub sig: &'r Signature,
     /// The signature value (pattern) that matched, as written in the pack.
     pub pattern: &'r str,
+    pub label: Option<&'r Label>,
 }
 
 /// Longest name we normalise on the stack (DNS names are at most 253 characters).
@@ -47,7 +62,15 @@ pub fn normalize_domain<'b>(name: &str, buf: &'b mut [u8; MAX_NAME]) -> Option<&
     std::str::from_utf8(&buf[..n.len()]).ok()
 }
 
-/// Parses `addr/len` or a bare address into (family-tagged network as u128, prefix length).
+/// A signature's domain value in the form names have on the wire: IDNs as punycode.
+pub fn to_wire_domain(v: &str) -> Result<String, String> {
+    if v.is_ascii() {
+        return Ok(v.to_string());
+    }
+    idna::domain_to_ascii(v).map_err(|_| format!("{v:?} is not a valid internationalised domain name"))
+}
+
+/// Parses `addr/len` or a bare address into (is IPv4, network as u128, prefix length).
 pub fn parse_cidr(v: &str) -> Result<(bool, u128, u8), String> {
     let (addr, len) = match v.split_once('/') {
         Some((a, l)) => (a, Some(l)),
@@ -91,7 +114,15 @@ pub struct Builder {
     substrings: Vec<Entry>,
     regexes: Vec<Entry>,
     cidrs: Vec<(bool, u128, u8, Entry)>,
+    labels: Vec<Label>,
+    label_ids: FxHashMap<(String, String, String), u32>,
+    pub exceptions: Vec<Exception>,
 }
+
+const DOMAIN_MASK: u8 = 1 << (Field::DnsQuery as u8)
+    | 1 << (Field::DnsAnswer as u8)
+    | 1 << (Field::TlsSni as u8)
+    | 1 << (Field::HttpHost as u8);
 
 impl Builder {
     pub fn add_signature(&mut self, s: Signature) -> u32 {
@@ -99,29 +130,48 @@ impl Builder {
         (self.sigs.len() - 1) as u32
     }
 
-    pub fn add_value(
+    /// Interns a label; returns its index.
+    pub fn label(&mut self, provider: &str, service: &str, region: &str) -> u32 {
+        let key = (provider.to_string(), service.to_string(), region.to_string());
+        if let Some(i) = self.label_ids.get(&key) {
+            return *i;
+        }
+        let i = self.labels.len() as u32;
+        self.labels.push(Label {
+            provider: key.0.clone(),
+            service: key.1.clone(),
+            region: key.2.clone(),
+        });
+        self.label_ids.insert(key, i);
+        i
+    }
+
+    pub fn add_value(&mut self, sig: u32, kind: MatchKind, fields: u8, v: &str) -> Result<(), String> {
+        self.add_labelled(sig, kind, fields, v, NO_LABEL)
+    }
+
+    pub fn add_labelled(
         &mut self,
         sig: u32,
         kind: MatchKind,
         fields: u8,
         v: &str,
+        label: u32,
     ) -> Result<(), String> {
         let entry = Entry {
             sig,
             fields,
             pattern: v.into(),
+            label,
         };
-        let domain_mask = fields
-            & (Field::DnsQuery.bit()
-                | Field::DnsAnswer.bit()
-                | Field::TlsSni.bit()
-                | Field::HttpHost.bit());
+        let domain_mask = fields & DOMAIN_MASK;
         let raw_mask = fields & !domain_mask;
         match kind {
             MatchKind::Exact => {
                 if domain_mask != 0 {
+                    let wire = to_wire_domain(v)?;
                     let mut buf = [0u8; MAX_NAME];
-                    let n = normalize_domain(v, &mut buf).ok_or("name too long")?;
+                    let n = normalize_domain(&wire, &mut buf).ok_or("name too long")?;
                     self.exact_domain.entry(n.into()).or_default().push(Entry {
                         fields: domain_mask,
                         ..entry.clone()
@@ -135,8 +185,9 @@ impl Builder {
                 }
             }
             MatchKind::Suffix => {
+                let wire = to_wire_domain(v)?;
                 let mut buf = [0u8; MAX_NAME];
-                let n = normalize_domain(v, &mut buf).ok_or("name too long")?;
+                let n = normalize_domain(&wire, &mut buf).ok_or("name too long")?;
                 self.suffix.entry(n.into()).or_default().push(entry);
             }
             MatchKind::Substring => self.substrings.push(entry),
@@ -153,7 +204,14 @@ impl Builder {
         Ok(())
     }
 
-    pub fn build(self) -> Result<Ruleset, String> {
+    pub fn build(mut self) -> Result<Ruleset, String> {
+        // Within one key, lower signature ids first: the most specific match is chosen
+        // deterministically whatever the file order.
+        for m in [&mut self.exact_domain, &mut self.suffix, &mut self.exact_raw] {
+            for v in m.values_mut() {
+                v.sort_by_key(|e| e.sig_id_key(&self.sigs));
+            }
+        }
         let ac = if self.substrings.is_empty() {
             None
         } else {
@@ -170,17 +228,17 @@ impl Builder {
                     .map_err(|e| format!("regex set: {e}"))?,
             )
         };
-        let mut v4: FxHashMap<u8, FxHashMap<u128, Vec<Entry>>> = FxHashMap::default();
-        let mut v6: FxHashMap<u8, FxHashMap<u128, Vec<Entry>>> = FxHashMap::default();
+        let mut cidr_entries = Vec::with_capacity(self.cidrs.len());
+        let (mut p4, mut p6) = (Vec::new(), Vec::new());
         for (is4, net, len, e) in self.cidrs {
-            let t = if is4 { &mut v4 } else { &mut v6 };
-            t.entry(len).or_default().entry(net).or_default().push(e);
+            let id = cidr_entries.len() as u32;
+            cidr_entries.push(e);
+            if is4 {
+                p4.push((net, len, id));
+            } else {
+                p6.push((net, len, id));
+            }
         }
-        let sort = |m: FxHashMap<u8, FxHashMap<u128, Vec<Entry>>>| {
-            let mut v: Vec<_> = m.into_iter().collect();
-            v.sort_by_key(|e| std::cmp::Reverse(e.0));
-            v
-        };
         Ok(Ruleset {
             sigs: self.sigs,
             exact_domain: self.exact_domain,
@@ -190,9 +248,18 @@ impl Builder {
             substrings: self.substrings,
             set,
             regexes: self.regexes,
-            cidr4: sort(v4),
-            cidr6: sort(v6),
+            cidr_entries,
+            ip4: IpTable::build(p4, 32),
+            ip6: IpTable::build(p6, 128),
+            labels: self.labels,
+            exceptions: self.exceptions,
         })
+    }
+}
+
+impl Entry {
+    fn sig_id_key(&self, sigs: &[Signature]) -> u32 {
+        sigs.get(self.sig as usize).map_or(u32::MAX, |s| s.id)
     }
 }
 
@@ -206,8 +273,11 @@ pub struct Ruleset {
     substrings: Vec<Entry>,
     set: Option<RegexSet>,
     regexes: Vec<Entry>,
-    cidr4: Vec<(u8, FxHashMap<u128, Vec<Entry>>)>,
-    cidr6: Vec<(u8, FxHashMap<u128, Vec<Entry>>)>,
+    cidr_entries: Vec<Entry>,
+    ip4: IpTable,
+    ip6: IpTable,
+    labels: Vec<Label>,
+    exceptions: Vec<Exception>,
 }
 
 impl std::fmt::Debug for Ruleset {
@@ -218,22 +288,37 @@ impl std::fmt::Debug for Ruleset {
     }
 }
 
+/// Counts of what a ruleset holds, for `signatures check` and the load log.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Sizes {
+    pub signatures: usize,
+    pub domains: usize,
+    pub substrings: usize,
+    pub regexes: usize,
+    pub cidrs: usize,
+    pub exceptions: usize,
+}
+
 impl Ruleset {
     pub fn signatures(&self) -> &[Signature] {
         &self.sigs
     }
 
-    /// Whether any signature looks at `field` (lets the caller skip work).
-    pub fn wants(&self, field: Field) -> bool {
-        let b = field.bit();
-        let any =
-            |m: &FxHashMap<Box<str>, Vec<Entry>>| m.values().flatten().any(|e| e.fields & b != 0);
-        any(&self.exact_domain)
-            || any(&self.suffix)
-            || any(&self.exact_raw)
-            || self.substrings.iter().any(|e| e.fields & b != 0)
-            || self.regexes.iter().any(|e| e.fields & b != 0)
-            || (field == Field::IpDst && !(self.cidr4.is_empty() && self.cidr6.is_empty()))
+    pub fn sizes(&self) -> Sizes {
+        Sizes {
+            signatures: self.sigs.len(),
+            domains: self.exact_domain.values().map(Vec::len).sum::<usize>()
+                + self.suffix.values().map(Vec::len).sum::<usize>(),
+            substrings: self.substrings.len(),
+            regexes: self.regexes.len(),
+            cidrs: self.cidr_entries.len(),
+            exceptions: self.exceptions.len(),
+        }
+    }
+
+    /// The exception that suppresses this alert, if any.
+    pub fn exception(&self, sig: u32, value: &str, src: IpAddr) -> Option<&Exception> {
+        self.exceptions.iter().find(|e| e.covers(sig, value, src))
     }
 
     fn push<'r>(&'r self, entries: &'r [Entry], bit: u8, out: &mut Vec<Hit<'r>>) {
@@ -242,18 +327,26 @@ impl Ruleset {
                 out.push(Hit {
                     sig: &self.sigs[e.sig as usize],
                     pattern: &e.pattern,
+                    label: self.labels.get(e.label as usize),
                 });
             }
         }
     }
 
-    /// Appends every signature value matching `value` in `field`, most specific domain
-    /// match first (exact, then the longest suffix), then substrings and regexes.
+    /// Appends every signature value matching `value` in `field`, most specific first:
+    /// exact domain, then suffixes from the longest, then substrings, then regexes.
     pub fn match_str<'r>(&'r self, field: Field, value: &str, out: &mut Vec<Hit<'r>>) {
         let bit = field.bit();
         let mut buf = [0u8; MAX_NAME];
+        let idn;
         let subject = if field.is_domain() {
-            let Some(n) = normalize_domain(value, &mut buf) else {
+            let wire = if value.is_ascii() {
+                value
+            } else {
+                idn = to_wire_domain(value).unwrap_or_default();
+                &idn
+            };
+            let Some(n) = normalize_domain(wire, &mut buf) else {
                 return;
             };
             if let Some(es) = self.exact_domain.get(n) {
@@ -282,9 +375,7 @@ impl Ruleset {
             for m in ac.find_overlapping_iter(subject) {
                 let e = &self.substrings[m.pattern().as_usize()];
                 if e.fields & bit != 0
-                    && !out[first..]
-                        .iter()
-                        .any(|h| std::ptr::eq(h.pattern, &*e.pattern))
+                    && !out[first..].iter().any(|h| std::ptr::eq(h.pattern, &*e.pattern))
                 {
                     self.push(std::slice::from_ref(e), bit, out);
                 }
@@ -299,16 +390,15 @@ impl Ruleset {
         }
     }
 
-    /// Appends every CIDR entry containing `ip` (destination address), longest prefix first.
+    /// Appends every range containing `ip`, longest prefix first.
     pub fn match_ip<'r>(&'r self, ip: IpAddr, out: &mut Vec<Hit<'r>>) {
-        let (tables, bits, max) = match ip {
-            IpAddr::V4(a) => (&self.cidr4, u128::from(u32::from(a)), 32u8),
-            IpAddr::V6(a) => (&self.cidr6, u128::from(a), 128u8),
+        let ids = match ip {
+            IpAddr::V4(a) => self.ip4.lookup(u128::from(u32::from(a))),
+            IpAddr::V6(a) => self.ip6.lookup(u128::from(a)),
         };
-        for (len, t) in tables {
-            if let Some(es) = t.get(&mask(bits, *len, max)) {
-                self.push(es, Field::IpDst.bit(), out);
-            }
+        for id in ids {
+            let e = &self.cidr_entries[*id as usize];
+            self.push(std::slice::from_ref(e), Field::IpDst.bit(), out);
         }
     }
 }

@@ -6,11 +6,19 @@
 //! `badpastebin.com`). Substrings: one Aho-Corasick automaton. Regexes: one `RegexSet`.
 //! Addresses: one hash map per prefix length, longest first.
 
+mod exceptions;
+mod import;
+mod iptable;
+mod lists;
 mod matcher;
 mod pack;
+pub mod reload;
+mod source;
 
-pub use matcher::{normalize_domain, Hit, Ruleset};
-pub use pack::{load_bundled, load_dir, LoadError, PackInfo, BUNDLED_NAMES};
+pub use exceptions::Exception;
+pub use matcher::{normalize_domain, Hit, Label, Ruleset, Sizes};
+pub use pack::{load_bundled, load_dir, load_set, load_texts, LoadError, PackInfo};
+pub use source::SourceSet;
 
 use std::sync::Arc;
 
@@ -24,10 +32,12 @@ pub enum Field {
     HttpUserAgent,
     HttpUrl,
     IpDst,
+    /// Host and URI without scheme (`pastebin.com/raw/x`), as Zeek's Intel::URL.
+    HttpFullUrl,
 }
 
 impl Field {
-    pub const ALL: [Field; 7] = [
+    pub const ALL: [Field; 8] = [
         Field::DnsQuery,
         Field::DnsAnswer,
         Field::TlsSni,
@@ -35,6 +45,7 @@ impl Field {
         Field::HttpUserAgent,
         Field::HttpUrl,
         Field::IpDst,
+        Field::HttpFullUrl,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +57,7 @@ impl Field {
             Field::HttpUserAgent => "http.user_agent",
             Field::HttpUrl => "http.url",
             Field::IpDst => "ip.dst",
+            Field::HttpFullUrl => "http.full_url",
         }
     }
 

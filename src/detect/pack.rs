@@ -1,18 +1,18 @@
-//! Signature pack files (TOML, format 1; see docs/signatures.md): parsing and validation with
-//! file and line in every message. A pack with any problem is refused whole.
+//! Loading a signature directory: TOML packs (format 1; see docs/signatures.md) with their
+//! `[[import]]`s of providers' range files, plain lists, Zeek Intel files and exception files.
+//! Every problem is reported as `file:line: message`; a set with any problem is refused whole.
 
+use super::exceptions::{Exception, ExceptionFile};
+use super::import;
+use super::lists::{self, ListEntry, ListHeader};
 use super::matcher::{parse_cidr, Builder, MatchKind};
+use super::source::{SourceFile, SourceSet};
 use super::{Action, Field, Ruleset, Signature};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use toml::Spanned;
-
-include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
-
-/// Names of the packs compiled into the binary.
-pub const BUNDLED_NAMES: &[&str] = BUNDLED_FILE_NAMES;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackInfo {
@@ -33,7 +33,7 @@ pub enum LoadError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{0}: no signature packs (*.toml) found")]
+    #[error("{0}: no signature packs or lists found")]
     Empty(PathBuf),
 }
 
@@ -45,6 +45,8 @@ struct PackFile {
     defaults: Defaults,
     #[serde(default)]
     signature: Vec<Spanned<SigDef>>,
+    #[serde(default)]
+    import: Vec<Spanned<ImportDef>>,
 }
 
 #[derive(Deserialize)]
@@ -81,6 +83,7 @@ struct SigDef {
     msg: String,
     category: Option<String>,
     severity: Option<u8>,
+    action: Option<String>,
     mitre_tactic_id: Option<String>,
     mitre_tactic_name: Option<String>,
     mitre_technique_id: Option<String>,
@@ -94,6 +97,27 @@ struct SigDef {
     reference: Option<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportDef {
+    id: u32,
+    #[serde(default = "one")]
+    rev: u32,
+    msg: String,
+    format: Spanned<String>,
+    path: Spanned<String>,
+    provider: String,
+    service: Option<String>,
+    category: Option<String>,
+    severity: Option<u8>,
+    action: Option<String>,
+    next_step: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]
         .iter()
@@ -102,211 +126,455 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
-/// Loads every `*.toml` pack in `dir` (sorted by name).
+/// Loads a signature directory from disk.
 pub fn load_dir(dir: &Path) -> Result<Ruleset, LoadError> {
-    let rd = std::fs::read_dir(dir).map_err(|source| LoadError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut files: Vec<PathBuf> = rd
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
-    if files.is_empty() {
+    let set = SourceSet::from_dir(dir)?;
+    if set.packs().next().is_none() {
         return Err(LoadError::Empty(dir.to_path_buf()));
     }
-    let mut texts = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|source| LoadError::Io {
-            path: f.clone(),
-            source,
-        })?;
-        texts.push((f.display().to_string(), text));
-    }
-    load_texts(&texts)
+    load_set(&set)
 }
 
 /// Loads the packs compiled into the binary from `signatures/`.
 pub fn load_bundled() -> Result<Ruleset, LoadError> {
-    let texts: Vec<(String, String)> = BUNDLED
-        .iter()
-        .map(|(n, t)| (format!("(bundled) signatures/{n}"), (*t).to_string()))
-        .collect();
-    load_texts(&texts)
+    load_set(&SourceSet::bundled())
 }
 
-/// Parses, validates and compiles packs given as (file name, contents).
+/// Parses, validates and compiles TOML packs given as (file name, contents) (tests).
 pub fn load_texts(texts: &[(String, String)]) -> Result<Ruleset, LoadError> {
-    let mut errors = Vec::new();
-    let mut builder = Builder::default();
-    let mut seen_ids: HashMap<u32, String> = HashMap::new();
-    let mut seen_packs: HashMap<String, String> = HashMap::new();
-    for (file, text) in texts {
-        let pf: PackFile = match toml::from_str(text) {
-            Ok(p) => p,
-            Err(e) => {
-                let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
-                errors.push(format!("{file}:{line}: {}", e.message()));
+    let set = SourceSet {
+        files: texts
+            .iter()
+            .map(|(n, t)| SourceFile {
+                rel: n.clone(),
+                display: n.clone(),
+                data: std::borrow::Cow::Owned(t.clone().into_bytes()),
+            })
+            .collect(),
+        origin: String::new(),
+    };
+    load_set(&set)
+}
+
+/// State of one load: the builder and everything that must be unique across files.
+struct Ctx {
+    errors: Vec<String>,
+    builder: Builder,
+    seen_ids: HashMap<u32, String>,
+    seen_packs: HashMap<String, String>,
+}
+
+impl Ctx {
+    fn claim_id(&mut self, id: u32, at: String) {
+        if let Some(prev) = self.seen_ids.insert(id, at.clone()) {
+            self.errors
+                .push(format!("{at}: duplicate signature id {id} (first defined at {prev})"));
+        }
+    }
+}
+
+/// Loads every pack, list, Zeek Intel and exception file of a source set.
+pub fn load_set(set: &SourceSet) -> Result<Ruleset, LoadError> {
+    let mut ctx = Ctx {
+        errors: Vec::new(),
+        builder: Builder::default(),
+        seen_ids: HashMap::new(),
+        seen_packs: HashMap::new(),
+    };
+    for f in set.packs() {
+        let Ok(text) = std::str::from_utf8(&f.data) else {
+            ctx.errors.push(format!("{}: not UTF-8 text", f.display));
+            continue;
+        };
+        let ext = f.rel.rsplit_once('.').map_or("", |(_, x)| x);
+        match ext {
+            "toml" => load_toml(&mut ctx, set, f, text),
+            "intel" => {
+                let entries = lists::zeek_intel(text, &f.display, &mut ctx.errors);
+                load_list(&mut ctx, f, ListHeader::default(), entries, "intel");
+            }
+            _ => {
+                let h = lists::header(text, &mut ctx.errors, &f.display);
+                let entries = lists::entries(ext, text, &f.display, &mut ctx.errors);
+                load_list(&mut ctx, f, h, entries, ext);
+            }
+        }
+    }
+    if !ctx.errors.is_empty() {
+        return Err(LoadError::Invalid(ctx.errors));
+    }
+    ctx.builder.build().map_err(|e| LoadError::Invalid(vec![e]))
+}
+
+fn parse_action(a: Option<&str>, default: Action) -> Result<Action, String> {
+    match a {
+        None => Ok(default),
+        Some("alert") => Ok(Action::Alert),
+        Some("label") => Ok(Action::Label),
+        Some(other) => Err(format!("action {other:?} must be \"alert\" or \"label\"")),
+    }
+}
+
+/// A stable id for a list that does not set one: 8,000,000 + a hash of the file name.
+fn derived_id(name: &str, group: &str) -> u32 {
+    let mut h: u32 = 2_166_136_261;
+    for b in name.bytes().chain([0]).chain(group.bytes()) {
+        h = (h ^ u32::from(b)).wrapping_mul(16_777_619);
+    }
+    8_000_000 + h % 900_000
+}
+
+fn load_list(ctx: &mut Ctx, f: &SourceFile, h: ListHeader, entries: Vec<ListEntry>, ext: &str) {
+    let stem = f.rel.rsplit_once('.').map_or(f.rel.as_str(), |(s, _)| s);
+    let action = match parse_action(h.action.as_deref(), Action::Alert) {
+        Ok(a) => a,
+        Err(e) => {
+            ctx.errors.push(format!("{}: {e}", f.display));
+            Action::Alert
+        }
+    };
+    let info = Arc::new(PackInfo {
+        name: h.pack.clone().unwrap_or_else(|| stem.to_string()),
+        version: h.version.clone().unwrap_or_else(|| "unversioned".into()),
+        file: f.display.clone(),
+        description: format!("plain list {}", f.rel),
+        sources: h.source.iter().cloned().collect(),
+    });
+    // One signature per list (per meta.source for Zeek Intel files).
+    let mut groups: Vec<(String, u32)> = Vec::new();
+    for e in &entries {
+        let gi = match groups.iter().position(|g| g.0 == e.group) {
+            Some(i) => groups[i].1,
+            None => {
+                let id = if groups.is_empty() {
+                    h.id.unwrap_or_else(|| derived_id(&f.rel, &e.group))
+                } else {
+                    derived_id(&f.rel, &e.group)
+                };
+                ctx.claim_id(id, format!("{}:{}", f.display, e.line));
+                let msg = match (&h.message, ext, e.group.is_empty()) {
+                    (Some(m), _, _) => m.clone(),
+                    (None, "intel", false) => format!("CLOUDTAP Intel {} ({})", e.group, f.rel),
+                    _ => format!("CLOUDTAP {}", f.rel),
+                };
+                let sig = Signature {
+                    id,
+                    rev: 1,
+                    msg,
+                    category: h
+                        .category
+                        .clone()
+                        .unwrap_or_else(|| "Potentially Bad Traffic".into()),
+                    severity: h.severity.unwrap_or(2),
+                    mitre_tactic_id: h.mitre_tactic_id.clone().unwrap_or_else(|| "TA0042".into()),
+                    mitre_tactic_name: h
+                        .mitre_tactic_name
+                        .clone()
+                        .unwrap_or_else(|| "Resource_Development".into()),
+                    mitre_technique_id: h
+                        .mitre_technique_id
+                        .clone()
+                        .unwrap_or_else(|| "T1583.006".into()),
+                    mitre_technique_name: h
+                        .mitre_technique_name
+                        .clone()
+                        .unwrap_or_else(|| "Web_Services".into()),
+                    service: h.service.clone(),
+                    next_step: h.next_step.clone(),
+                    reference: None,
+                    action,
+                    pack: info.clone(),
+                };
+                let idx = ctx.builder.add_signature(sig);
+                groups.push((e.group.clone(), idx));
+                idx
+            }
+        };
+        if let Err(p) = ctx.builder.add_value(gi, e.kind, e.fields, &e.value) {
+            ctx.errors.push(format!("{}:{}: {p}", f.display, e.line));
+        }
+    }
+}
+
+fn load_exceptions(ctx: &mut Ctx, f: &SourceFile, text: &str) {
+    let ef: ExceptionFile = match toml::from_str(text) {
+        Ok(e) => e,
+        Err(e) => {
+            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
+            ctx.errors.push(format!("{}:{line}: {}", f.display, e.message()));
+            return;
+        }
+    };
+    for ex in &ef.exception {
+        let at = format!("{}:{}", f.display, line_of(text, ex.span().start));
+        match Exception::compile(ex.get_ref(), at.clone()) {
+            Ok(c) => ctx.builder.exceptions.push(c),
+            Err(e) => ctx.errors.push(format!("{at}: {e}")),
+        }
+    }
+}
+
+fn load_toml(ctx: &mut Ctx, set: &SourceSet, f: &SourceFile, text: &str) {
+    let file = &f.display;
+    // A TOML file with only [[exception]] tables is an exception file.
+    if let Ok(v) = text.parse::<toml::Table>() {
+        if !v.contains_key("pack") && v.contains_key("exception") {
+            load_exceptions(ctx, f, text);
+            return;
+        }
+    }
+    let pf: PackFile = match toml::from_str(text) {
+        Ok(p) => p,
+        Err(e) => {
+            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
+            ctx.errors.push(format!("{file}:{line}: {}", e.message()));
+            return;
+        }
+    };
+    let h = &pf.pack;
+    if h.format != 1 {
+        ctx.errors.push(format!(
+            "{file}: [pack] format = {} is not supported (this cloudtap reads format 1)",
+            h.format
+        ));
+        return;
+    }
+    if h.name.is_empty()
+        || !h
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        ctx.errors.push(format!(
+            "{file}: [pack] name {:?} must be lower-case letters, digits and '-'",
+            h.name
+        ));
+    }
+    if let Some(prev) = ctx.seen_packs.insert(h.name.clone(), file.clone()) {
+        ctx.errors
+            .push(format!("{file}: pack name {:?} already used by {prev}", h.name));
+    }
+    let pack_action = match parse_action(h.action.as_deref(), Action::Alert) {
+        Ok(a) => a,
+        Err(e) => {
+            ctx.errors.push(format!("{file}: [pack] {e}"));
+            Action::Alert
+        }
+    };
+    let _ = &h.license_note;
+    let info = Arc::new(PackInfo {
+        name: h.name.clone(),
+        version: h.version.clone(),
+        file: file.clone(),
+        description: h.description.clone(),
+        sources: h.sources.clone(),
+    });
+    let d = &pf.defaults;
+    for sd in &pf.signature {
+        let line = line_of(text, sd.span().start);
+        let s = sd.get_ref();
+        let at = |l: usize| format!("{file}:{l}");
+        ctx.claim_id(s.id, at(line));
+        let severity = s.severity.or(d.severity).unwrap_or(3);
+        if !(1..=4).contains(&severity) {
+            ctx.errors
+                .push(format!("{}: severity {severity} must be 1 to 4", at(line)));
+        }
+        if s.msg.trim().is_empty() {
+            ctx.errors.push(format!("{}: msg is empty", at(line)));
+        }
+        let action = parse_action(s.action.as_deref(), pack_action).unwrap_or_else(|e| {
+            ctx.errors.push(format!("{}: {e}", at(line)));
+            pack_action
+        });
+        let kind = match s.match_kind.get_ref().as_str() {
+            "exact" => Some(MatchKind::Exact),
+            "suffix" => Some(MatchKind::Suffix),
+            "substring" => Some(MatchKind::Substring),
+            "regex" => Some(MatchKind::Regex),
+            "cidr" => Some(MatchKind::Cidr),
+            other => {
+                ctx.errors.push(format!(
+                    "{}: unknown match {other:?} (exact, suffix, substring, regex, cidr)",
+                    at(line_of(text, s.match_kind.span().start))
+                ));
+                None
+            }
+        };
+        let mut mask = 0u8;
+        for fld in &s.fields {
+            match Field::parse(fld.get_ref()) {
+                Some(field) => {
+                    let ok = match kind {
+                        Some(MatchKind::Cidr) => field == Field::IpDst,
+                        Some(_) => field != Field::IpDst,
+                        None => true,
+                    };
+                    if !ok {
+                        ctx.errors.push(format!(
+                            "{}: field {} cannot be used with match {:?}",
+                            at(line_of(text, fld.span().start)),
+                            fld.get_ref(),
+                            s.match_kind.get_ref()
+                        ));
+                    }
+                    mask |= field.bit();
+                }
+                None => ctx.errors.push(format!(
+                    "{}: unknown field {:?} (dns.query, dns.answer, tls.sni, http.host, http.user_agent, http.url, http.full_url, ip.dst)",
+                    at(line_of(text, fld.span().start)),
+                    fld.get_ref()
+                )),
+            }
+        }
+        if s.fields.is_empty() {
+            ctx.errors.push(format!("{}: fields is empty", at(line)));
+        }
+        if s.values.is_empty() {
+            ctx.errors.push(format!("{}: values is empty", at(line)));
+        }
+        let sig = Signature {
+            id: s.id,
+            rev: s.rev,
+            msg: s.msg.clone(),
+            category: s
+                .category
+                .clone()
+                .or_else(|| d.category.clone())
+                .unwrap_or_else(|| "Potentially Bad Traffic".into()),
+            severity,
+            mitre_tactic_id: pick(&s.mitre_tactic_id, &d.mitre_tactic_id, "TA0042"),
+            mitre_tactic_name: pick(&s.mitre_tactic_name, &d.mitre_tactic_name, "Resource_Development"),
+            mitre_technique_id: pick(&s.mitre_technique_id, &d.mitre_technique_id, "T1583.006"),
+            mitre_technique_name: pick(&s.mitre_technique_name, &d.mitre_technique_name, "Web_Services"),
+            service: s.service.clone(),
+            next_step: s.next_step.clone(),
+            reference: s.reference.clone(),
+            action,
+            pack: info.clone(),
+        };
+        let idx = ctx.builder.add_signature(sig);
+        let Some(kind) = kind else { continue };
+        let mut seen_values: HashMap<&str, usize> = HashMap::new();
+        for v in &s.values {
+            let vl = line_of(text, v.span().start);
+            let value = v.get_ref();
+            if let Some(prev) = seen_values.insert(value.as_str(), vl) {
+                ctx.errors.push(format!(
+                    "{}: value {value:?} repeated (also at line {prev})",
+                    at(vl)
+                ));
                 continue;
             }
-        };
-        let h = &pf.pack;
-        if h.format != 1 {
-            errors.push(format!(
-                "{file}: [pack] format = {} is not supported (this cloudtap reads format 1)",
-                h.format
+            if let Some(p) = validate_value(kind, value, mask) {
+                ctx.errors.push(format!("{}: {p}", at(vl)));
+                continue;
+            }
+            if let Err(p) = ctx.builder.add_value(idx, kind, mask, value) {
+                ctx.errors.push(format!("{}: {p}", at(vl)));
+            }
+        }
+    }
+    for imp in &pf.import {
+        load_import(ctx, set, f, text, imp, &info, d, pack_action);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn load_import(
+    ctx: &mut Ctx,
+    set: &SourceSet,
+    f: &SourceFile,
+    text: &str,
+    imp: &Spanned<ImportDef>,
+    info: &Arc<PackInfo>,
+    d: &Defaults,
+    pack_action: Action,
+) {
+    let at = format!("{}:{}", f.display, line_of(text, imp.span().start));
+    let i = imp.get_ref();
+    ctx.claim_id(i.id, at.clone());
+    let action = parse_action(i.action.as_deref(), pack_action).unwrap_or_else(|e| {
+        ctx.errors.push(format!("{at}: {e}"));
+        pack_action
+    });
+    // `path` is relative to the pack file's folder.
+    let base = f.rel.rsplit_once('/').map_or("", |(b, _)| b);
+    let rel = if base.is_empty() {
+        i.path.get_ref().clone()
+    } else {
+        format!("{base}/{}", i.path.get_ref())
+    };
+    let Some(data) = set.get(&rel) else {
+        ctx.errors.push(format!(
+            "{}:{}: import path {:?} not found in {}",
+            f.display,
+            line_of(text, i.path.span().start),
+            i.path.get_ref(),
+            set.origin
+        ));
+        return;
+    };
+    let ranges = match import::parse(i.format.get_ref(), &data.data) {
+        Ok(r) => r,
+        Err(e) => {
+            ctx.errors.push(format!(
+                "{}:{}: {}: {e}",
+                f.display,
+                line_of(text, i.format.span().start),
+                data.display
             ));
+            return;
+        }
+    };
+    let sig = Signature {
+        id: i.id,
+        rev: i.rev,
+        msg: i.msg.clone(),
+        category: i
+            .category
+            .clone()
+            .or_else(|| d.category.clone())
+            .unwrap_or_else(|| "Misc activity".into()),
+        severity: i.severity.or(d.severity).unwrap_or(3),
+        mitre_tactic_id: pick(&None, &d.mitre_tactic_id, "TA0042"),
+        mitre_tactic_name: pick(&None, &d.mitre_tactic_name, "Resource_Development"),
+        mitre_technique_id: pick(&None, &d.mitre_technique_id, "T1583.006"),
+        mitre_technique_name: pick(&None, &d.mitre_technique_name, "Web_Services"),
+        service: i.service.clone().or_else(|| Some(i.provider.clone())),
+        next_step: i.next_step.clone(),
+        reference: None,
+        action,
+        pack: info.clone(),
+    };
+    let idx = ctx.builder.add_signature(sig);
+    let mut bad = 0usize;
+    for (n, r) in ranges.iter().enumerate() {
+        if parse_cidr(&r.cidr).is_err() {
+            if bad < 5 {
+                ctx.errors.push(format!(
+                    "{}: entry {}: {:?} is not a CIDR prefix",
+                    data.display,
+                    n + 1,
+                    r.cidr
+                ));
+            }
+            bad += 1;
             continue;
         }
-        if h.name.is_empty()
-            || !h
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        let service = i.service.as_deref().unwrap_or(&r.service);
+        let label = ctx.builder.label(&i.provider, service, &r.region);
+        if let Err(e) = ctx
+            .builder
+            .add_labelled(idx, MatchKind::Cidr, Field::IpDst.bit(), &r.cidr, label)
         {
-            errors.push(format!(
-                "{file}: [pack] name {:?} must be lower-case letters, digits and '-'",
-                h.name
-            ));
-        }
-        if let Some(prev) = seen_packs.insert(h.name.clone(), file.clone()) {
-            errors.push(format!(
-                "{file}: pack name {:?} already used by {prev}",
-                h.name
-            ));
-        }
-        let action = match h.action.as_deref() {
-            None | Some("alert") => Action::Alert,
-            Some("label") => Action::Label,
-            Some(other) => {
-                errors.push(format!(
-                    "{file}: [pack] action {other:?} must be \"alert\" or \"label\""
-                ));
-                Action::Alert
-            }
-        };
-        let _ = &h.license_note;
-        let info = Arc::new(PackInfo {
-            name: h.name.clone(),
-            version: h.version.clone(),
-            file: file.clone(),
-            description: h.description.clone(),
-            sources: h.sources.clone(),
-        });
-        let d = &pf.defaults;
-        for sd in &pf.signature {
-            let line = line_of(text, sd.span().start);
-            let s = sd.get_ref();
-            let at = |l: usize| format!("{file}:{l}");
-            if let Some(prev) = seen_ids.insert(s.id, at(line)) {
-                errors.push(format!(
-                    "{}: duplicate signature id {} (first defined at {prev})",
-                    at(line),
-                    s.id
-                ));
-            }
-            let severity = s.severity.or(d.severity).unwrap_or(3);
-            if !(1..=4).contains(&severity) {
-                errors.push(format!("{}: severity {severity} must be 1 to 4", at(line)));
-            }
-            if s.msg.trim().is_empty() {
-                errors.push(format!("{}: msg is empty", at(line)));
-            }
-            let kind = match s.match_kind.get_ref().as_str() {
-                "exact" => Some(MatchKind::Exact),
-                "suffix" => Some(MatchKind::Suffix),
-                "substring" => Some(MatchKind::Substring),
-                "regex" => Some(MatchKind::Regex),
-                "cidr" => Some(MatchKind::Cidr),
-                other => {
-                    errors.push(format!(
-                        "{}: unknown match {other:?} (exact, suffix, substring, regex, cidr)",
-                        at(line_of(text, s.match_kind.span().start))
-                    ));
-                    None
-                }
-            };
-            let mut mask = 0u8;
-            for f in &s.fields {
-                match Field::parse(f.get_ref()) {
-                    Some(field) => {
-                        let ok = match kind {
-                            Some(MatchKind::Cidr) => field == Field::IpDst,
-                            Some(_) => field != Field::IpDst,
-                            None => true,
-                        };
-                        if !ok {
-                            errors.push(format!(
-                                "{}: field {} cannot be used with match {:?}",
-                                at(line_of(text, f.span().start)),
-                                f.get_ref(),
-                                s.match_kind.get_ref()
-                            ));
-                        }
-                        mask |= field.bit();
-                    }
-                    None => errors.push(format!(
-                        "{}: unknown field {:?} (dns.query, dns.answer, tls.sni, http.host, http.user_agent, http.url, ip.dst)",
-                        at(line_of(text, f.span().start)),
-                        f.get_ref()
-                    )),
-                }
-            }
-            if s.fields.is_empty() {
-                errors.push(format!("{}: fields is empty", at(line)));
-            }
-            if s.values.is_empty() {
-                errors.push(format!("{}: values is empty", at(line)));
-            }
-            let sig = Signature {
-                id: s.id,
-                rev: s.rev,
-                msg: s.msg.clone(),
-                category: s
-                    .category
-                    .clone()
-                    .or_else(|| d.category.clone())
-                    .unwrap_or_else(|| "Potentially Bad Traffic".into()),
-                severity,
-                mitre_tactic_id: pick(&s.mitre_tactic_id, &d.mitre_tactic_id, "TA0042"),
-                mitre_tactic_name: pick(
-                    &s.mitre_tactic_name,
-                    &d.mitre_tactic_name,
-                    "Resource_Development",
-                ),
-                mitre_technique_id: pick(&s.mitre_technique_id, &d.mitre_technique_id, "T1583.006"),
-                mitre_technique_name: pick(
-                    &s.mitre_technique_name,
-                    &d.mitre_technique_name,
-                    "Web_Services",
-                ),
-                service: s.service.clone(),
-                next_step: s.next_step.clone(),
-                reference: s.reference.clone(),
-                action,
-                pack: info.clone(),
-            };
-            let idx = builder.add_signature(sig);
-            let Some(kind) = kind else { continue };
-            for v in &s.values {
-                let vl = line_of(text, v.span().start);
-                let value = v.get_ref();
-                let problem = validate_value(kind, value, mask);
-                if let Some(p) = problem {
-                    errors.push(format!("{}: {p}", at(vl)));
-                    continue;
-                }
-                if let Err(p) = builder.add_value(idx, kind, mask, value) {
-                    errors.push(format!("{}: {p}", at(vl)));
-                }
-            }
+            ctx.errors.push(format!("{}: entry {}: {e}", data.display, n + 1));
         }
     }
-    if !errors.is_empty() {
-        return Err(LoadError::Invalid(errors));
+    if bad > 5 {
+        ctx.errors
+            .push(format!("{}: {} more bad entries", data.display, bad - 5));
     }
-    builder.build().map_err(|e| LoadError::Invalid(vec![e]))
 }
 
 fn pick(s: &Option<String>, d: &Option<String>, fallback: &str) -> String {
@@ -331,7 +599,7 @@ fn validate_value(kind: MatchKind, v: &str, mask: u8) -> Option<String> {
                     "{v:?}: wildcards are not needed: a suffix entry already matches every subdomain"
                 ));
             }
-            if v.contains(char::is_whitespace) || v.contains('/') || v.starts_with('.') {
+            if !lists::plausible_domain(v) {
                 return Some(format!("{v:?} is not a domain name"));
             }
             None

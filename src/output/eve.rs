@@ -185,7 +185,7 @@ fn app_object(
     }
 }
 
-fn alert_obj(a: &AlertInfo) -> Value {
+fn alert_obj(a: &AlertInfo, labels: &[String]) -> Value {
     let s = &a.sig;
     let mut md = Map::new();
     let mut put = |k: &str, v: &str| {
@@ -208,6 +208,9 @@ fn alert_obj(a: &AlertInfo) -> Value {
     }
     if let Some(v) = &s.reference {
         put("reference", v);
+    }
+    if !labels.is_empty() {
+        md.insert("cloudtap_labels".into(), json!(labels));
     }
     json!({
         "action": "allowed",
@@ -250,10 +253,14 @@ pub fn write_event(ev: &Event, out: &mut Vec<u8>) {
         o.insert("tx_id".into(), json!(m.tx_id));
     }
     if let Some(a) = &ev.alert {
-        o.insert("alert".into(), alert_obj(a));
+        o.insert("alert".into(), alert_obj(a, &ev.labels));
     }
     if let Some(r) = ev.record.as_deref() {
         app_object(&mut o, r, m.tx_id, ev.alert.is_some(), ev.question);
+        if ev.alert.is_none() && !ev.labels.is_empty() {
+            // Our one namespaced object (never new top-level EVE keys).
+            o.insert("cloudtap".into(), json!({ "labels": &*ev.labels }));
+        }
         o.insert("app_proto".into(), json!(r.app_proto()));
     }
     o.insert(

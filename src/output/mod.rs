@@ -87,4 +87,6 @@ pub struct Event {
     pub alert: Option<Box<AlertInfo>>,
     /// For a DNS query record: which question it describes (one record per question).
     pub question: usize,
+    /// Labels from label signatures (`field=provider service region`).
+    pub labels: Arc<Vec<String>>,
 }
