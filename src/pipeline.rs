@@ -542,7 +542,11 @@ impl Worker {
                     .copied()
                     .collect::<Vec<_>>()
                     .join(" "),
-                None => hit.sig.service.clone().unwrap_or_else(|| hit.sig.msg.clone()),
+                None => hit
+                    .sig
+                    .service
+                    .clone()
+                    .unwrap_or_else(|| hit.sig.msg.clone()),
             };
             let text = format!("{}={text}", field.name());
             if !labels.contains(&text) {

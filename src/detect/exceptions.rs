@@ -43,15 +43,29 @@ pub struct Exception {
 
 impl Exception {
     pub fn compile(d: &ExceptionDef, where_: String) -> Result<Exception, String> {
-        if d.domain.is_empty() && d.value.is_empty() && d.src.is_empty() && d.signature_id.is_empty() {
-            return Err("an exception needs at least one of domain, value, src, signature_id".into());
+        if d.domain.is_empty()
+            && d.value.is_empty()
+            && d.src.is_empty()
+            && d.signature_id.is_empty()
+        {
+            return Err(
+                "an exception needs at least one of domain, value, src, signature_id".into(),
+            );
         }
         let mut domains = Vec::new();
         for x in &d.domain {
             let mut buf = [0u8; 256];
-            domains.push(normalize_domain(x, &mut buf).ok_or("domain too long")?.to_string());
+            domains.push(
+                normalize_domain(x, &mut buf)
+                    .ok_or("domain too long")?
+                    .to_string(),
+            );
         }
-        let src = d.src.iter().map(|c| parse_cidr(c)).collect::<Result<Vec<_>, _>>()?;
+        let src = d
+            .src
+            .iter()
+            .map(|c| parse_cidr(c))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Exception {
             reason: d.reason.clone(),
             where_,
@@ -76,7 +90,10 @@ impl Exception {
                 return false;
             };
             let under = self.domains.iter().any(|d| {
-                n == d || (n.len() > d.len() && n.ends_with(d.as_str()) && n.as_bytes()[n.len() - d.len() - 1] == b'.')
+                n == d
+                    || (n.len() > d.len()
+                        && n.ends_with(d.as_str())
+                        && n.as_bytes()[n.len() - d.len() - 1] == b'.')
             });
             if !under {
                 return false;
@@ -88,7 +105,8 @@ impl Exception {
                 IpAddr::V6(a) => (false, u128::from(a), 128u8),
             };
             let inside = self.src.iter().any(|&(f4, net, len)| {
-                f4 == v4 && (len == 0 || (bits >> u32::from(max - len)) == (net >> u32::from(max - len)))
+                f4 == v4
+                    && (len == 0 || (bits >> u32::from(max - len)) == (net >> u32::from(max - len)))
             });
             if !inside {
                 return false;

@@ -8,6 +8,11 @@
 use rustc_hash::FxHashMap;
 
 pub struct IpTable {
+    /// For each value of the address's top 16 bits, the first segment starting at or after
+    /// that block (65,537 entries): the binary search then runs within one block, in cache.
+    buckets: Vec<u32>,
+    /// Address width (32 or 128).
+    bits: u8,
     starts: Vec<u128>,
     /// Per segment: index into `sets`, or u32::MAX when nothing covers it.
     seg_set: Vec<u32>,
@@ -24,71 +29,95 @@ impl std::fmt::Debug for IpTable {
 impl IpTable {
     /// `prefixes`: (network, length, entry id), for an address family of `bits` bits.
     pub fn build(mut prefixes: Vec<(u128, u8, u32)>, bits: u8) -> IpTable {
-        let span = |net: u128, len: u8| -> (u128, Option<u128>) {
+        let last_of = |net: u128, len: u8| -> u128 {
             let host = u32::from(bits - len);
-            let size_minus_1 = if host >= 128 { u128::MAX } else { (1u128 << host) - 1 };
-            let end = net + size_minus_1;
-            let max = if bits == 128 { u128::MAX } else { (1u128 << bits) - 1 };
-            (net, if end >= max { None } else { Some(end + 1) })
-        };
-        // Events: opens sorted wider-first, closes narrower-first; at one position closes
-        // come before opens.
-        let mut events: Vec<(u128, u8, u8, u32)> = Vec::with_capacity(prefixes.len() * 2);
-        prefixes.sort_unstable();
-        for &(net, len, id) in &prefixes {
-            let (start, close) = span(net, len);
-            events.push((start, 1, len, id));
-            if let Some(c) = close {
-                events.push((c, 0, 255 - len, id));
-            }
-        }
-        events.sort_unstable();
-        let mut stack: Vec<(u8, u32)> = Vec::new();
-        let mut starts = Vec::new();
-        let mut seg_set = Vec::new();
-        let mut sets: Vec<Box<[u32]>> = Vec::new();
-        let mut interned: FxHashMap<Vec<u32>, u32> = FxHashMap::default();
-        let mut i = 0;
-        while i < events.len() {
-            let pos = events[i].0;
-            while i < events.len() && events[i].0 == pos {
-                let (_, kind, _, id) = events[i];
-                if kind == 0 {
-                    if let Some(k) = stack.iter().rposition(|e| e.1 == id) {
-                        stack.remove(k);
-                    }
-                } else {
-                    let len = events[i].2;
-                    stack.push((len, id));
-                }
-                i += 1;
-            }
-            let set = if stack.is_empty() {
-                u32::MAX
+            net | if host >= 128 {
+                u128::MAX
             } else {
-                let mut ids: Vec<(u8, u32)> = stack.clone();
-                // most specific (longest) first; stable by id for determinism
-                ids.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-                let key: Vec<u32> = ids.into_iter().map(|e| e.1).collect();
-                let n = sets.len() as u32;
-                *interned.entry(key.clone()).or_insert_with(|| {
-                    sets.push(key.into_boxed_slice());
-                    n
-                })
-            };
-            if seg_set.last() == Some(&set) {
-                continue; // same coverage as the previous segment
+                (1u128 << host) - 1
             }
-            starts.push(pos);
-            seg_set.push(set);
+        };
+        // Wider first at one start: prefixes are nested or disjoint, so one pass with a stack
+        // of the open ones yields the segments in order.
+        prefixes.sort_unstable_by_key(|p| (p.0, p.1, p.2));
+        let mut t = IpTable {
+            buckets: Vec::new(),
+            bits,
+            starts: Vec::new(),
+            seg_set: Vec::new(),
+            sets: Vec::new(),
+        };
+        let mut interned: FxHashMap<Vec<u32>, u32> = FxHashMap::default();
+        let mut stack: Vec<(u128, u32)> = Vec::new(); // (last address, id)
+        for &(net, len, id) in &prefixes {
+            // Close what ends before this prefix starts.
+            while let Some(&(last, _)) = stack.last() {
+                if last >= net {
+                    break;
+                }
+                while stack.last().is_some_and(|e| e.0 == last) {
+                    stack.pop();
+                }
+                t.emit(last + 1, &stack, &mut interned);
+            }
+            stack.push((last_of(net, len), id));
+            t.emit(net, &stack, &mut interned);
         }
-        IpTable { starts, seg_set, sets }
+        while let Some(&(last, _)) = stack.last() {
+            while stack.last().is_some_and(|e| e.0 == last) {
+                stack.pop();
+            }
+            if last == u128::MAX {
+                break;
+            }
+            t.emit(last + 1, &stack, &mut interned);
+        }
+        let shift = u32::from(bits - 16);
+        t.buckets = (0..=65_536u128)
+            .map(|b| t.starts.partition_point(|s| (*s >> shift) < b) as u32)
+            .collect();
+        t
+    }
+
+    /// Starts a segment at `pos` covered by `stack` (innermost last).
+    fn emit(&mut self, pos: u128, stack: &[(u128, u32)], interned: &mut FxHashMap<Vec<u32>, u32>) {
+        let set = if stack.is_empty() {
+            u32::MAX
+        } else {
+            let key: Vec<u32> = stack.iter().rev().map(|e| e.1).collect();
+            let n = self.sets.len() as u32;
+            match interned.get(&key) {
+                Some(i) => *i,
+                None => {
+                    self.sets.push(key.clone().into_boxed_slice());
+                    interned.insert(key, n);
+                    n
+                }
+            }
+        };
+        if self.starts.last() == Some(&pos) {
+            // Several prefixes start (or end) here: the last state wins.
+            if let Some(s) = self.seg_set.last_mut() {
+                *s = set;
+            }
+            return;
+        }
+        if self.seg_set.last() == Some(&set) {
+            return; // same coverage as the previous segment
+        }
+        self.starts.push(pos);
+        self.seg_set.push(set);
     }
 
     /// Entries whose range contains `addr`, most specific first.
     #[inline]
     pub fn lookup(&self, addr: u128) -> &[u32] {
-        let i = self.starts.partition_point(|s| *s <= addr);
+        let b = (addr >> u32::from(self.bits - 16)) as usize;
+        let (lo, hi) = match (self.buckets.get(b), self.buckets.get(b + 1)) {
+            (Some(lo), Some(hi)) => (*lo as usize, *hi as usize),
+            _ => (0, self.starts.len()),
+        };
+        let i = lo + self.starts[lo..hi].partition_point(|s| *s <= addr);
         if i == 0 {
             return &[];
         }

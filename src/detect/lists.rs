@@ -53,7 +53,9 @@ pub fn header(text: &str, errors: &mut Vec<String>, file: &str) -> ListHeader {
             continue;
         }
         let Some(c) = t.strip_prefix('#') else { break };
-        let Some((k, v)) = c.split_once(':') else { continue };
+        let Some((k, v)) = c.split_once(':') else {
+            continue;
+        };
         let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
         let line_no = i + 1;
         match k.as_str() {
@@ -117,7 +119,11 @@ pub fn entries(ext: &str, text: &str, file: &str, errors: &mut Vec<String>) -> V
             }
             "cidrs" => out.push(entry(MatchKind::Cidr, Field::IpDst.bit(), v)),
             "useragents" => match v.strip_prefix("re:") {
-                Some(re) => out.push(entry(MatchKind::Regex, Field::HttpUserAgent.bit(), re.trim())),
+                Some(re) => out.push(entry(
+                    MatchKind::Regex,
+                    Field::HttpUserAgent.bit(),
+                    re.trim(),
+                )),
                 None => out.push(entry(MatchKind::Substring, Field::HttpUserAgent.bit(), v)),
             },
             _ => {}
@@ -134,7 +140,8 @@ pub fn plausible_domain(n: &str) -> bool {
         && n.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+                && l.chars()
+                    .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
         })
 }
 
@@ -145,7 +152,11 @@ pub fn zeek_intel(text: &str, file: &str, errors: &mut Vec<String>) -> Vec<ListE
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
         if let Some(f) = line.strip_prefix("#fields") {
-            let names: Vec<&str> = f.split('\t').filter(|s| !s.is_empty()).map(str::trim).collect();
+            let names: Vec<&str> = f
+                .split('\t')
+                .filter(|s| !s.is_empty())
+                .map(str::trim)
+                .collect();
             let pos = |k: &str| names.iter().position(|x| *x == k);
             match (pos("indicator"), pos("indicator_type")) {
                 (Some(a), Some(b)) => cols = Some((a, b, pos("meta.source"))),
@@ -167,11 +178,20 @@ pub fn zeek_intel(text: &str, file: &str, errors: &mut Vec<String>) -> Vec<ListE
             errors.push(format!("{file}:{n}: fewer columns than #fields names"));
             continue;
         };
-        let group = cs.and_then(|c| f.get(c)).map_or("", |s| s.trim()).to_string();
+        let group = cs
+            .and_then(|c| f.get(c))
+            .map_or("", |s| s.trim())
+            .to_string();
         let (kind, fields, value) = match typ.trim() {
             "Intel::DOMAIN" => (MatchKind::Exact, DOMAIN_FIELDS, ind.trim().to_string()),
-            "Intel::ADDR" | "Intel::SUBNET" => (MatchKind::Cidr, Field::IpDst.bit(), ind.trim().to_string()),
-            "Intel::SOFTWARE" => (MatchKind::Substring, Field::HttpUserAgent.bit(), ind.trim().to_string()),
+            "Intel::ADDR" | "Intel::SUBNET" => {
+                (MatchKind::Cidr, Field::IpDst.bit(), ind.trim().to_string())
+            }
+            "Intel::SOFTWARE" => (
+                MatchKind::Substring,
+                Field::HttpUserAgent.bit(),
+                ind.trim().to_string(),
+            ),
             "Intel::URL" => {
                 let u = ind.trim();
                 let u = u.split_once("://").map_or(u, |(_, r)| r);

@@ -67,7 +67,8 @@ pub fn to_wire_domain(v: &str) -> Result<String, String> {
     if v.is_ascii() {
         return Ok(v.to_string());
     }
-    idna::domain_to_ascii(v).map_err(|_| format!("{v:?} is not a valid internationalised domain name"))
+    idna::domain_to_ascii(v)
+        .map_err(|_| format!("{v:?} is not a valid internationalised domain name"))
 }
 
 /// Parses `addr/len` or a bare address into (is IPv4, network as u128, prefix length).
@@ -115,7 +116,8 @@ pub struct Builder {
     regexes: Vec<Entry>,
     cidrs: Vec<(bool, u128, u8, Entry)>,
     labels: Vec<Label>,
-    label_ids: FxHashMap<(String, String, String), u32>,
+    /// Hash of (provider, service, region) -> label indexes with that hash.
+    label_ids: FxHashMap<u64, Vec<u32>>,
     pub exceptions: Vec<Exception>,
 }
 
@@ -132,21 +134,33 @@ impl Builder {
 
     /// Interns a label; returns its index.
     pub fn label(&mut self, provider: &str, service: &str, region: &str) -> u32 {
-        let key = (provider.to_string(), service.to_string(), region.to_string());
-        if let Some(i) = self.label_ids.get(&key) {
-            return *i;
+        use std::hash::{Hash, Hasher};
+        let mut h = rustc_hash::FxHasher::default();
+        (provider, service, region).hash(&mut h);
+        let slot = self.label_ids.entry(h.finish()).or_default();
+        for &i in slot.iter() {
+            let l = &self.labels[i as usize];
+            if l.provider == provider && l.service == service && l.region == region {
+                return i;
+            }
         }
         let i = self.labels.len() as u32;
         self.labels.push(Label {
-            provider: key.0.clone(),
-            service: key.1.clone(),
-            region: key.2.clone(),
+            provider: provider.to_string(),
+            service: service.to_string(),
+            region: region.to_string(),
         });
-        self.label_ids.insert(key, i);
+        slot.push(i);
         i
     }
 
-    pub fn add_value(&mut self, sig: u32, kind: MatchKind, fields: u8, v: &str) -> Result<(), String> {
+    pub fn add_value(
+        &mut self,
+        sig: u32,
+        kind: MatchKind,
+        fields: u8,
+        v: &str,
+    ) -> Result<(), String> {
         self.add_labelled(sig, kind, fields, v, NO_LABEL)
     }
 
@@ -207,27 +221,47 @@ impl Builder {
     pub fn build(mut self) -> Result<Ruleset, String> {
         // Within one key, lower signature ids first: the most specific match is chosen
         // deterministically whatever the file order.
-        for m in [&mut self.exact_domain, &mut self.suffix, &mut self.exact_raw] {
+        for m in [
+            &mut self.exact_domain,
+            &mut self.suffix,
+            &mut self.exact_raw,
+        ] {
             for v in m.values_mut() {
                 v.sort_by_key(|e| e.sig_id_key(&self.sigs));
             }
         }
-        let ac = if self.substrings.is_empty() {
-            None
-        } else {
-            Some(
-                AhoCorasick::new(self.substrings.iter().map(|e| e.pattern.as_bytes()))
+        // One automaton and one regex set per field, holding only that field's patterns,
+        // so a domain lookup never runs the user-agent patterns.
+        let mut groups = Vec::with_capacity(Field::ALL.len());
+        for f in Field::ALL {
+            let bit = f.bit();
+            let subs: Vec<u32> = (0..self.substrings.len() as u32)
+                .filter(|i| self.substrings[*i as usize].fields & bit != 0)
+                .collect();
+            let res: Vec<u32> = (0..self.regexes.len() as u32)
+                .filter(|i| self.regexes[*i as usize].fields & bit != 0)
+                .collect();
+            let ac = if subs.is_empty() {
+                None
+            } else {
+                Some(
+                    AhoCorasick::new(
+                        subs.iter()
+                            .map(|i| self.substrings[*i as usize].pattern.as_bytes()),
+                    )
                     .map_err(|e| format!("substring automaton: {e}"))?,
-            )
-        };
-        let set = if self.regexes.is_empty() {
-            None
-        } else {
-            Some(
-                RegexSet::new(self.regexes.iter().map(|e| &*e.pattern))
-                    .map_err(|e| format!("regex set: {e}"))?,
-            )
-        };
+                )
+            };
+            let set = if res.is_empty() {
+                None
+            } else {
+                Some(
+                    RegexSet::new(res.iter().map(|i| &*self.regexes[*i as usize].pattern))
+                        .map_err(|e| format!("regex set: {e}"))?,
+                )
+            };
+            groups.push(PatternGroup { ac, subs, set, res });
+        }
         let mut cidr_entries = Vec::with_capacity(self.cidrs.len());
         let (mut p4, mut p6) = (Vec::new(), Vec::new());
         for (is4, net, len, e) in self.cidrs {
@@ -244,9 +278,8 @@ impl Builder {
             exact_domain: self.exact_domain,
             suffix: self.suffix,
             exact_raw: self.exact_raw,
-            ac,
+            groups,
             substrings: self.substrings,
-            set,
             regexes: self.regexes,
             cidr_entries,
             ip4: IpTable::build(p4, 32),
@@ -263,15 +296,24 @@ impl Entry {
     }
 }
 
+/// The substring and regex patterns of one field.
+struct PatternGroup {
+    ac: Option<AhoCorasick>,
+    /// Automaton pattern index -> index into `Ruleset::substrings`.
+    subs: Vec<u32>,
+    set: Option<RegexSet>,
+    /// Regex set index -> index into `Ruleset::regexes`.
+    res: Vec<u32>,
+}
+
 /// The compiled signature set.
 pub struct Ruleset {
     sigs: Vec<Signature>,
     exact_domain: FxHashMap<Box<str>, Vec<Entry>>,
     suffix: FxHashMap<Box<str>, Vec<Entry>>,
     exact_raw: FxHashMap<Box<str>, Vec<Entry>>,
-    ac: Option<AhoCorasick>,
+    groups: Vec<PatternGroup>,
     substrings: Vec<Entry>,
-    set: Option<RegexSet>,
     regexes: Vec<Entry>,
     cidr_entries: Vec<Entry>,
     ip4: IpTable,
@@ -370,21 +412,27 @@ impl Ruleset {
             }
             value
         };
-        if let Some(ac) = &self.ac {
+        let g = &self.groups[field as usize];
+        if let Some(ac) = &g.ac {
             let first = out.len();
             for m in ac.find_overlapping_iter(subject) {
-                let e = &self.substrings[m.pattern().as_usize()];
-                if e.fields & bit != 0
-                    && !out[first..].iter().any(|h| std::ptr::eq(h.pattern, &*e.pattern))
+                let e = &self.substrings[g.subs[m.pattern().as_usize()] as usize];
+                if !out[first..]
+                    .iter()
+                    .any(|h| std::ptr::eq(h.pattern, &*e.pattern))
                 {
                     self.push(std::slice::from_ref(e), bit, out);
                 }
             }
         }
-        if let Some(set) = &self.set {
+        if let Some(set) = &g.set {
             if set.is_match(subject) {
                 for i in set.matches(subject).iter() {
-                    self.push(std::slice::from_ref(&self.regexes[i]), bit, out);
+                    self.push(
+                        std::slice::from_ref(&self.regexes[g.res[i] as usize]),
+                        bit,
+                        out,
+                    );
                 }
             }
         }

@@ -118,12 +118,30 @@ fn one() -> u32 {
     1
 }
 
+/// Line number (1-based) of a byte offset. Files are asked many times (every value of a
+/// large pack), so the newline positions of the last text are kept.
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
+    thread_local! {
+        static INDEX: std::cell::RefCell<(usize, usize, Vec<usize>)> =
+            const { std::cell::RefCell::new((0, 0, Vec::new())) };
+    }
+    INDEX.with(|cell| {
+        let mut idx = cell.borrow_mut();
+        let key = (text.as_ptr() as usize, text.len());
+        if (idx.0, idx.1) != key {
+            let nl: Vec<usize> = memchr_all(text.as_bytes());
+            *idx = (key.0, key.1, nl);
+        }
+        idx.2.partition_point(|p| *p < offset) + 1
+    })
+}
+
+fn memchr_all(b: &[u8]) -> Vec<usize> {
+    b.iter()
+        .enumerate()
+        .filter(|(_, c)| **c == b'\n')
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Loads a signature directory from disk.
@@ -167,8 +185,9 @@ struct Ctx {
 impl Ctx {
     fn claim_id(&mut self, id: u32, at: String) {
         if let Some(prev) = self.seen_ids.insert(id, at.clone()) {
-            self.errors
-                .push(format!("{at}: duplicate signature id {id} (first defined at {prev})"));
+            self.errors.push(format!(
+                "{at}: duplicate signature id {id} (first defined at {prev})"
+            ));
         }
     }
 }
@@ -301,7 +320,8 @@ fn load_exceptions(ctx: &mut Ctx, f: &SourceFile, text: &str) {
         Ok(e) => e,
         Err(e) => {
             let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
-            ctx.errors.push(format!("{}:{line}: {}", f.display, e.message()));
+            ctx.errors
+                .push(format!("{}:{line}: {}", f.display, e.message()));
             return;
         }
     };
@@ -351,8 +371,10 @@ fn load_toml(ctx: &mut Ctx, set: &SourceSet, f: &SourceFile, text: &str) {
         ));
     }
     if let Some(prev) = ctx.seen_packs.insert(h.name.clone(), file.clone()) {
-        ctx.errors
-            .push(format!("{file}: pack name {:?} already used by {prev}", h.name));
+        ctx.errors.push(format!(
+            "{file}: pack name {:?} already used by {prev}",
+            h.name
+        ));
     }
     let pack_action = match parse_action(h.action.as_deref(), Action::Alert) {
         Ok(a) => a,
@@ -444,9 +466,17 @@ fn load_toml(ctx: &mut Ctx, set: &SourceSet, f: &SourceFile, text: &str) {
                 .unwrap_or_else(|| "Potentially Bad Traffic".into()),
             severity,
             mitre_tactic_id: pick(&s.mitre_tactic_id, &d.mitre_tactic_id, "TA0042"),
-            mitre_tactic_name: pick(&s.mitre_tactic_name, &d.mitre_tactic_name, "Resource_Development"),
+            mitre_tactic_name: pick(
+                &s.mitre_tactic_name,
+                &d.mitre_tactic_name,
+                "Resource_Development",
+            ),
             mitre_technique_id: pick(&s.mitre_technique_id, &d.mitre_technique_id, "T1583.006"),
-            mitre_technique_name: pick(&s.mitre_technique_name, &d.mitre_technique_name, "Web_Services"),
+            mitre_technique_name: pick(
+                &s.mitre_technique_name,
+                &d.mitre_technique_name,
+                "Web_Services",
+            ),
             service: s.service.clone(),
             next_step: s.next_step.clone(),
             reference: s.reference.clone(),
@@ -550,25 +580,17 @@ fn load_import(
     let idx = ctx.builder.add_signature(sig);
     let mut bad = 0usize;
     for (n, r) in ranges.iter().enumerate() {
-        if parse_cidr(&r.cidr).is_err() {
-            if bad < 5 {
-                ctx.errors.push(format!(
-                    "{}: entry {}: {:?} is not a CIDR prefix",
-                    data.display,
-                    n + 1,
-                    r.cidr
-                ));
-            }
-            bad += 1;
-            continue;
-        }
         let service = i.service.as_deref().unwrap_or(&r.service);
         let label = ctx.builder.label(&i.provider, service, &r.region);
-        if let Err(e) = ctx
-            .builder
-            .add_labelled(idx, MatchKind::Cidr, Field::IpDst.bit(), &r.cidr, label)
+        if let Err(e) =
+            ctx.builder
+                .add_labelled(idx, MatchKind::Cidr, Field::IpDst.bit(), &r.cidr, label)
         {
-            ctx.errors.push(format!("{}: entry {}: {e}", data.display, n + 1));
+            if bad < 5 {
+                ctx.errors
+                    .push(format!("{}: entry {}: {e}", data.display, n + 1));
+            }
+            bad += 1;
         }
     }
     if bad > 5 {

@@ -78,7 +78,11 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<SourceFile>, depth: u8) -> Result
     for e in rd.flatten() {
         let p: PathBuf = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || name == "tools" || name.ends_with(".md") || name.ends_with(".py") {
+        if name.starts_with('.')
+            || name == "tools"
+            || name.ends_with(".md")
+            || name.ends_with(".py")
+        {
             continue;
         }
         let meta = std::fs::metadata(&p).map_err(|source| LoadError::Io {
