@@ -209,8 +209,9 @@ pub fn load_set(set: &SourceSet) -> Result<Ruleset, LoadError> {
         match ext {
             "toml" => load_toml(&mut ctx, set, f, text),
             "intel" => {
+                let h = lists::header(text, &mut ctx.errors, &f.display);
                 let entries = lists::zeek_intel(text, &f.display, &mut ctx.errors);
-                load_list(&mut ctx, f, ListHeader::default(), entries, "intel");
+                load_list(&mut ctx, f, h, entries, "intel");
             }
             _ => {
                 let h = lists::header(text, &mut ctx.errors, &f.display);
