@@ -275,6 +275,9 @@ impl Builder {
         }
         Ok(Ruleset {
             sigs: self.sigs,
+            suffix_labels: self.suffix.keys().fold(0u64, |m, k| {
+                m | label_bit(k.bytes().filter(|b| *b == b'.').count() + 1)
+            }),
             exact_domain: self.exact_domain,
             suffix: self.suffix,
             exact_raw: self.exact_raw,
@@ -296,6 +299,10 @@ impl Entry {
     }
 }
 
+fn label_bit(labels: usize) -> u64 {
+    1u64 << labels.min(63)
+}
+
 /// The substring and regex patterns of one field.
 struct PatternGroup {
     ac: Option<AhoCorasick>,
@@ -311,6 +318,9 @@ pub struct Ruleset {
     sigs: Vec<Signature>,
     exact_domain: FxHashMap<Box<str>, Vec<Entry>>,
     suffix: FxHashMap<Box<str>, Vec<Entry>>,
+    /// Bit n set: some suffix entry has n labels (n >= 63 folded into bit 63). Lookups skip
+    /// the levels no entry has, which is most of them for real names.
+    suffix_labels: u64,
     exact_raw: FxHashMap<Box<str>, Vec<Entry>>,
     groups: Vec<PatternGroup>,
     substrings: Vec<Entry>,
@@ -391,19 +401,26 @@ impl Ruleset {
             let Some(n) = normalize_domain(wire, &mut buf) else {
                 return;
             };
-            if let Some(es) = self.exact_domain.get(n) {
-                self.push(es, bit, out);
-            }
-            // Walk label boundaries from the full name to the last label.
-            let mut rest = n;
-            loop {
-                if let Some(es) = self.suffix.get(rest) {
+            if !self.exact_domain.is_empty() {
+                if let Some(es) = self.exact_domain.get(n) {
                     self.push(es, bit, out);
+                }
+            }
+            // Walk label boundaries from the full name to the last label, probing only the
+            // label counts some suffix entry has.
+            let mut rest = n;
+            let mut labels = n.bytes().filter(|b| *b == b'.').count() + 1;
+            loop {
+                if self.suffix_labels & label_bit(labels) != 0 {
+                    if let Some(es) = self.suffix.get(rest) {
+                        self.push(es, bit, out);
+                    }
                 }
                 match rest.find('.') {
                     Some(i) => rest = &rest[i + 1..],
                     None => break,
                 }
+                labels -= 1;
             }
             n
         } else {
