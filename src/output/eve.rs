@@ -7,7 +7,9 @@
 use super::{AlertInfo, Event};
 use crate::extract::{dns, http, tls, Record};
 use crate::timefmt::eve_timestamp;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
+use std::net::IpAddr;
 
 fn proto_name(p: u8) -> Value {
     match p {
@@ -224,53 +226,123 @@ fn alert_obj(a: &AlertInfo, labels: &[String]) -> Value {
     })
 }
 
+/// The EVE envelope, serialised field by field in Suricata's order without building an
+/// intermediate JSON tree (most of the cost of writing an event).
+#[derive(Serialize)]
+struct Envelope<'a> {
+    timestamp: &'a str,
+    flow_id: u64,
+    in_iface: &'a str,
+    event_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vlan: Option<Vec<u16>>,
+    src_ip: IpAddr,
+    src_port: u16,
+    dest_ip: IpAddr,
+    dest_port: u16,
+    proto: Value,
+    pkt_src: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tx_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alert: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dns: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http: Option<HttpOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quic: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cloudtap: Option<Labels<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_proto: Option<&'a str>,
+    direction: &'a str,
+}
+
+#[derive(Serialize)]
+struct Labels<'a> {
+    labels: &'a [String],
+}
+
+#[derive(Serialize)]
+struct HttpOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hostname: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_port: Option<u16>,
+    url: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_user_agent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_content_type: Option<&'a str>,
+    http_method: &'a str,
+    protocol: &'a str,
+}
+
 /// Serialises one event as a JSON line (without the newline) into `out`.
 pub fn write_event(ev: &Event, out: &mut Vec<u8>) {
     let m = &ev.meta;
-    let mut o = Map::new();
     let mut ts = String::with_capacity(32);
     eve_timestamp(m.ts_ns, &mut ts);
-    o.insert("timestamp".into(), json!(ts));
-    o.insert("flow_id".into(), json!(m.flow_id));
-    o.insert("in_iface".into(), json!(&*m.iface));
-    let event_type = match (&ev.alert, ev.record.as_deref()) {
+    let record = ev.record.as_deref();
+    let event_type = match (&ev.alert, record) {
         (Some(_), _) => "alert",
         (None, Some(r)) => r.app_proto(),
         (None, None) => "flow",
     };
-    o.insert("event_type".into(), json!(event_type));
-    if m.vlan[0] != 0 {
-        let v: Vec<u16> = m.vlan.iter().copied().filter(|v| *v != 0).collect();
-        o.insert("vlan".into(), json!(v));
-    }
-    o.insert("src_ip".into(), json!(m.src.to_string()));
-    o.insert("src_port".into(), json!(m.sport));
-    o.insert("dest_ip".into(), json!(m.dst.to_string()));
-    o.insert("dest_port".into(), json!(m.dport));
-    o.insert("proto".into(), proto_name(m.proto));
-    o.insert("pkt_src".into(), json!("wire/pcap"));
-    if ev.record.is_some() {
-        o.insert("tx_id".into(), json!(m.tx_id));
-    }
-    if let Some(a) = &ev.alert {
-        o.insert("alert".into(), alert_obj(a, &ev.labels));
-    }
-    if let Some(r) = ev.record.as_deref() {
-        app_object(&mut o, r, m.tx_id, ev.alert.is_some(), ev.question);
-        if ev.alert.is_none() && !ev.labels.is_empty() {
-            // Our one namespaced object (never new top-level EVE keys).
-            o.insert("cloudtap".into(), json!({ "labels": &*ev.labels }));
-        }
-        o.insert("app_proto".into(), json!(r.app_proto()));
-    }
-    o.insert(
-        "direction".into(),
-        json!(if m.to_server {
+    let mut env = Envelope {
+        timestamp: &ts,
+        flow_id: m.flow_id,
+        in_iface: &m.iface,
+        event_type,
+        vlan: (m.vlan[0] != 0).then(|| m.vlan.iter().copied().filter(|v| *v != 0).collect()),
+        src_ip: m.src,
+        src_port: m.sport,
+        dest_ip: m.dst,
+        dest_port: m.dport,
+        proto: proto_name(m.proto),
+        pkt_src: "wire/pcap",
+        tx_id: record.map(|_| m.tx_id),
+        alert: ev.alert.as_ref().map(|a| alert_obj(a, &ev.labels)),
+        dns: None,
+        tls: None,
+        http: None,
+        quic: None,
+        cloudtap: None,
+        app_proto: record.map(Record::app_proto),
+        direction: if m.to_server {
             "to_server"
         } else {
             "to_client"
-        }),
-    );
-    // serde_json::Map keeps insertion order only with preserve_order; we enable it.
-    let _ = serde_json::to_writer(&mut *out, &Value::Object(o));
+        },
+    };
+    if let Some(r) = record {
+        match r {
+            Record::Http(h) => {
+                env.http = Some(HttpOut {
+                    hostname: h.host.as_deref(),
+                    http_port: h.host_port,
+                    url: &h.uri,
+                    http_user_agent: h.user_agent.as_deref(),
+                    http_content_type: h.content_type.as_deref(),
+                    http_method: &h.method,
+                    protocol: h.protocol,
+                })
+            }
+            other => {
+                let mut o = Map::new();
+                app_object(&mut o, other, m.tx_id, ev.alert.is_some(), ev.question);
+                env.dns = o.remove("dns");
+                env.tls = o.remove("tls");
+                env.quic = o.remove("quic");
+            }
+        }
+        if ev.alert.is_none() && !ev.labels.is_empty() {
+            // Our one namespaced object (never new top-level EVE keys).
+            env.cloudtap = Some(Labels { labels: &ev.labels });
+        }
+    }
+    let _ = serde_json::to_writer(&mut *out, &env);
 }
