@@ -480,10 +480,11 @@ impl Worker {
         let rules = self.rules.clone();
         let mut hits: Vec<(Field, String, Hit<'_>)> = Vec::new();
         {
+            let mut found = Vec::new();
             let mut check = |field: Field, value: &str| {
-                let mut h = Vec::new();
-                rules.match_str(field, value, &mut h);
-                for hit in h {
+                found.clear();
+                rules.match_str(field, value, &mut found);
+                for hit in found.drain(..) {
                     hits.push((field, value.to_string(), hit));
                 }
             };
@@ -515,7 +516,7 @@ impl Worker {
                         check(Field::HttpUserAgent, ua);
                     }
                     check(Field::HttpUrl, &r.uri);
-                    if let Some(h) = &r.host {
+                    if let (Some(h), true) = (&r.host, rules.wants(Field::HttpFullUrl)) {
                         check(Field::HttpFullUrl, &format!("{h}{}", r.uri));
                     }
                 }

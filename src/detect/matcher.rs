@@ -273,6 +273,18 @@ impl Builder {
                 p6.push((net, len, id));
             }
         }
+        let field_mask = {
+            let all = self
+                .exact_domain
+                .values()
+                .chain(self.suffix.values())
+                .chain(self.exact_raw.values())
+                .flatten()
+                .chain(&self.substrings)
+                .chain(&self.regexes)
+                .chain(&cidr_entries);
+            all.fold(0u8, |m, e| m | e.fields)
+        };
         Ok(Ruleset {
             sigs: self.sigs,
             suffix_labels: self.suffix.keys().fold(0u64, |m, k| {
@@ -287,6 +299,7 @@ impl Builder {
             cidr_entries,
             ip4: IpTable::build(p4, 32),
             ip6: IpTable::build(p6, 128),
+            field_mask,
             labels: self.labels,
             exceptions: self.exceptions,
         })
@@ -330,6 +343,8 @@ pub struct Ruleset {
     ip6: IpTable,
     labels: Vec<Label>,
     exceptions: Vec<Exception>,
+    /// Bit per field that any entry looks at.
+    field_mask: u8,
 }
 
 impl std::fmt::Debug for Ruleset {
@@ -354,6 +369,12 @@ pub struct Sizes {
 impl Ruleset {
     pub fn signatures(&self) -> &[Signature] {
         &self.sigs
+    }
+
+    /// Whether any signature looks at `field`: lets callers skip building a value nothing
+    /// would match (e.g. the host+URI string of every HTTP request).
+    pub fn wants(&self, field: Field) -> bool {
+        self.field_mask & field.bit() != 0
     }
 
     pub fn sizes(&self) -> Sizes {
@@ -513,6 +534,8 @@ values = ["api.telegram.org."]
             "field not listed"
         );
         assert_eq!(ids(&r, Field::DnsQuery, "API.telegram.org"), vec![2]);
+        assert!(r.wants(Field::DnsQuery) && r.wants(Field::TlsSni));
+        assert!(!r.wants(Field::HttpFullUrl) && !r.wants(Field::IpDst));
         assert!(ids(&r, Field::DnsQuery, "x.api.telegram.org").is_empty());
     }
 

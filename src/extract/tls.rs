@@ -58,6 +58,10 @@ pub fn is_grease(v: u16) -> bool {
     v & 0x0f0f == 0x0a0a && (v >> 8) == (v & 0xff)
 }
 
+fn without_grease(v: &[u16]) -> Vec<u16> {
+    v.iter().copied().filter(|x| !is_grease(*x)).collect()
+}
+
 /// What the start of a client stream holds so far.
 #[derive(Debug)]
 pub enum Progress {
@@ -226,18 +230,8 @@ impl ClientHello {
             0xfefc => "d3",
             _ => "00",
         };
-        let ciphers: Vec<u16> = self
-            .ciphers
-            .iter()
-            .copied()
-            .filter(|v| !is_grease(*v))
-            .collect();
-        let exts: Vec<u16> = self
-            .extensions
-            .iter()
-            .copied()
-            .filter(|v| !is_grease(*v))
-            .collect();
+        let ciphers = without_grease(&self.ciphers);
+        let exts = without_grease(&self.extensions);
         let alpn = match self.alpn.first().map(|a| a.as_slice()) {
             Some(a) if !a.is_empty() => {
                 let (f, l) = (a[0], a[a.len() - 1]);
