@@ -79,21 +79,8 @@ fn replicate(src: &Path, repeat: u32, dst: &Path) -> u64 {
     n
 }
 
-/// Deterministic pseudo-random numbers (xorshift), so every run builds the same lists.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn word(&mut self, len: usize) -> String {
-        (0..len)
-            .map(|_| (b'a' + (self.next() % 26) as u8) as char)
-            .collect()
-    }
-}
+#[path = "common/scale.rs"]
+mod scale_lists;
 
 /// Issue figures: 1,000,000 domain suffixes, 200,000 CIDRs and 2,000 user-agent patterns as
 /// plain lists; load time and memory, then lookups per second on one core.
@@ -102,52 +89,7 @@ fn scale() {
         "== signature scale: 1,000,000 domain suffixes, 200,000 CIDRs, 2,000 user-agent patterns"
     );
     let dir = std::env::temp_dir().join("cloudtap-bench-lists");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let tlds = ["com", "net", "org", "io", "app", "dev", "xyz", "info"];
-    let mut domains = String::from("# id: 8100001\n# message: CLOUDTAP bench domains\n");
-    let mut names = Vec::new();
-    for i in 0..1_000_000 {
-        let l1 = 4 + (rng.next() % 10) as usize;
-        let d = if i % 3 == 0 {
-            let l2 = 3 + (rng.next() % 8) as usize;
-            format!("{}.{}.{}", rng.word(l2), rng.word(l1), tlds[i % tlds.len()])
-        } else {
-            format!("{}.{}", rng.word(l1), tlds[i % tlds.len()])
-        };
-        if i % 1000 == 0 {
-            names.push(format!("www.{d}"));
-        }
-        domains.push_str(&d);
-        domains.push('\n');
-    }
-    std::fs::write(dir.join("bench.domains"), domains).expect("write");
-    let mut cidrs = String::from("# id: 8100002\n");
-    for i in 0..200_000u64 {
-        let r = rng.next();
-        if i % 5 == 0 {
-            cidrs.push_str(&format!(
-                "2001:{:x}:{:x}::/48\n",
-                (r >> 16) & 0xffff,
-                r & 0xffff
-            ));
-        } else {
-            let len = 16 + (r % 17) as u8;
-            let a = std::net::Ipv4Addr::from((r >> 20) as u32);
-            cidrs.push_str(&format!("{a}/{len}\n"));
-        }
-    }
-    std::fs::write(dir.join("bench.cidrs"), cidrs).expect("write");
-    let mut uas = String::from("# id: 8100003\n");
-    for i in 0..2000 {
-        if i % 10 == 0 {
-            uas.push_str(&format!("re:^{}/[0-9]+\\.[0-9]+\n", rng.word(8)));
-        } else {
-            uas.push_str(&format!("{}-{}/\n", rng.word(6), rng.word(5)));
-        }
-    }
-    std::fs::write(dir.join("bench.useragents"), uas).expect("write");
+    let (mut rng, names) = scale_lists::write_scale_lists(&dir);
     let rss0 = peak_rss_mb();
     let t = Instant::now();
     let rs = detect::load_dir(&dir).expect("load");
@@ -159,24 +101,7 @@ fn scale() {
         rss0,
         rs.sizes()
     );
-    // Lookups: 1 in 10 names is listed (a subdomain of a listed suffix), the rest are not.
-    let mut probe: Vec<String> = Vec::new();
-    for i in 0..100_000 {
-        if i % 10 == 0 {
-            probe.push(names[i % names.len()].clone());
-        } else {
-            let l = 5 + (rng.next() % 8) as usize;
-            probe.push(format!("cdn.{}.{}", rng.word(l), tlds[i % tlds.len()]));
-        }
-    }
-    // Names arrive in packet buffers: keep the probes in one contiguous buffer, as they
-    // would be, rather than 100,000 separate heap strings.
-    let mut buf = String::new();
-    let mut spans = Vec::new();
-    for n in &probe {
-        spans.push((buf.len(), n.len()));
-        buf.push_str(n);
-    }
+    let (buf, spans) = scale_lists::domain_probes(&mut rng, &names);
     let mut hits = Vec::with_capacity(8);
     let mut found = 0usize;
     let t = Instant::now();
@@ -192,18 +117,7 @@ fn scale() {
         "  domain lookups: {:.1} M/s ({found} hits)",
         2_000_000.0 / dt / 1e6
     );
-    let addrs: Vec<std::net::IpAddr> = (0..100_000)
-        .map(|i| {
-            let r = rng.next();
-            if i % 5 == 0 {
-                std::net::IpAddr::V6(std::net::Ipv6Addr::from(
-                    (u128::from(r) << 64) | u128::from(r),
-                ))
-            } else {
-                std::net::IpAddr::V4(std::net::Ipv4Addr::from(r as u32))
-            }
-        })
-        .collect();
+    let addrs = scale_lists::ip_probes(&mut rng);
     let mut found = 0usize;
     let t = Instant::now();
     for _ in 0..50 {

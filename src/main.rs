@@ -42,7 +42,16 @@ fn signatures_cmd(action: &SigAction) -> ExitCode {
                 for (name, ver, n) in &packs {
                     println!("{name} {ver}: {n} signatures");
                 }
+                for w in rs.warnings() {
+                    println!("{w}");
+                }
                 let z = rs.sizes();
+                if !rs.warnings().is_empty() {
+                    println!(
+                        "{} conflicting entries (warnings: the set loads; the lower id alerts)",
+                        rs.warnings().len()
+                    );
+                }
                 println!(
                     "OK: {} signatures in {} packs: {} domain entries, {} substrings, {} regexes, {} address ranges, {} exceptions",
                     z.signatures,

@@ -7,28 +7,47 @@
 
 use rustc_hash::FxHashMap;
 
-pub struct IpTable {
+/// Address width of a table: IPv4 keys are stored as `u32` so a block of segment starts is a
+/// quarter of the size (and of the cache lines) it would be as `u128`.
+pub trait Key: Copy + Ord + std::fmt::Debug {
+    fn from_u128(v: u128) -> Self;
+}
+impl Key for u32 {
+    fn from_u128(v: u128) -> Self {
+        v as u32
+    }
+}
+impl Key for u128 {
+    fn from_u128(v: u128) -> Self {
+        v
+    }
+}
+
+const NONE: u32 = u32::MAX;
+
+pub struct IpTable<K: Key> {
     /// For each value of the address's top 16 bits, the first segment starting at or after
     /// that block (65,537 entries): the binary search then runs within one block, in cache.
     buckets: Vec<u32>,
     /// Address width (32 or 128).
     bits: u8,
-    starts: Vec<u128>,
-    /// Per segment: index into `sets`, or u32::MAX when nothing covers it.
-    seg_set: Vec<u32>,
-    /// Covering entries, most specific first.
-    sets: Vec<Box<[u32]>>,
+    /// Segment start, and where its covering entries are in `sets` (`NONE`: uncovered).
+    /// Kept side by side so finding a segment and its set costs one cache line.
+    segs: Vec<(K, u32)>,
+    /// Interned covering lists, flat: at an offset, the count, then the entry ids most
+    /// specific first.
+    sets: Vec<u32>,
 }
 
-impl std::fmt::Debug for IpTable {
+impl<K: Key> std::fmt::Debug for IpTable<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "IpTable({} segments)", self.starts.len())
+        write!(f, "IpTable({} segments)", self.segs.len())
     }
 }
 
-impl IpTable {
+impl<K: Key> IpTable<K> {
     /// `prefixes`: (network, length, entry id), for an address family of `bits` bits.
-    pub fn build(mut prefixes: Vec<(u128, u8, u32)>, bits: u8) -> IpTable {
+    pub fn build(mut prefixes: Vec<(u128, u8, u32)>, bits: u8) -> IpTable<K> {
         let last_of = |net: u128, len: u8| -> u128 {
             let host = u32::from(bits - len);
             net | if host >= 128 {
@@ -40,15 +59,13 @@ impl IpTable {
         // Wider first at one start: prefixes are nested or disjoint, so one pass with a stack
         // of the open ones yields the segments in order.
         prefixes.sort_unstable_by_key(|p| (p.0, p.1, p.2));
-        let mut t = IpTable {
-            buckets: Vec::new(),
-            bits,
-            starts: Vec::new(),
-            seg_set: Vec::new(),
-            sets: Vec::new(),
-        };
-        let mut interned: FxHashMap<Vec<u32>, u32> = FxHashMap::default();
+        let mut b = Build::default();
         let mut stack: Vec<(u128, u32)> = Vec::new(); // (last address, id)
+        let top = if bits >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << bits) - 1
+        };
         for &(net, len, id) in &prefixes {
             // Close what ends before this prefix starts.
             while let Some(&(last, _)) = stack.last() {
@@ -58,55 +75,34 @@ impl IpTable {
                 while stack.last().is_some_and(|e| e.0 == last) {
                     stack.pop();
                 }
-                t.emit(last + 1, &stack, &mut interned);
+                b.emit(last + 1, &stack);
             }
             stack.push((last_of(net, len), id));
-            t.emit(net, &stack, &mut interned);
+            b.emit(net, &stack);
         }
         while let Some(&(last, _)) = stack.last() {
             while stack.last().is_some_and(|e| e.0 == last) {
                 stack.pop();
             }
-            if last == u128::MAX {
+            if last >= top {
                 break;
             }
-            t.emit(last + 1, &stack, &mut interned);
+            b.emit(last + 1, &stack);
         }
         let shift = u32::from(bits - 16);
-        t.buckets = (0..=65_536u128)
-            .map(|b| t.starts.partition_point(|s| (*s >> shift) < b) as u32)
+        let buckets = (0..=65_536u128)
+            .map(|k| b.segs.partition_point(|s| (s.0 >> shift) < k) as u32)
             .collect();
-        t
-    }
-
-    /// Starts a segment at `pos` covered by `stack` (innermost last).
-    fn emit(&mut self, pos: u128, stack: &[(u128, u32)], interned: &mut FxHashMap<Vec<u32>, u32>) {
-        let set = if stack.is_empty() {
-            u32::MAX
-        } else {
-            let key: Vec<u32> = stack.iter().rev().map(|e| e.1).collect();
-            let n = self.sets.len() as u32;
-            match interned.get(&key) {
-                Some(i) => *i,
-                None => {
-                    self.sets.push(key.clone().into_boxed_slice());
-                    interned.insert(key, n);
-                    n
-                }
-            }
-        };
-        if self.starts.last() == Some(&pos) {
-            // Several prefixes start (or end) here: the last state wins.
-            if let Some(s) = self.seg_set.last_mut() {
-                *s = set;
-            }
-            return;
+        IpTable {
+            buckets,
+            bits,
+            segs: b
+                .segs
+                .into_iter()
+                .map(|(p, s)| (K::from_u128(p), s))
+                .collect(),
+            sets: b.sets,
         }
-        if self.seg_set.last() == Some(&set) {
-            return; // same coverage as the previous segment
-        }
-        self.starts.push(pos);
-        self.seg_set.push(set);
     }
 
     /// Entries whose range contains `addr`, most specific first.
@@ -115,16 +111,61 @@ impl IpTable {
         let b = (addr >> u32::from(self.bits - 16)) as usize;
         let (lo, hi) = match (self.buckets.get(b), self.buckets.get(b + 1)) {
             (Some(lo), Some(hi)) => (*lo as usize, *hi as usize),
-            _ => (0, self.starts.len()),
+            _ => (0, self.segs.len()),
         };
-        let i = lo + self.starts[lo..hi].partition_point(|s| *s <= addr);
-        if i == 0 {
+        let key = K::from_u128(addr);
+        let i = match self.segs.get(lo..hi) {
+            Some(block) => lo + block.partition_point(|s| s.0 <= key),
+            None => 0,
+        };
+        let Some(&(_, set)) = i.checked_sub(1).and_then(|i| self.segs.get(i)) else {
+            return &[];
+        };
+        if set == NONE {
             return &[];
         }
-        match self.seg_set[i - 1] {
-            u32::MAX => &[],
-            s => &self.sets[s as usize],
+        let at = set as usize;
+        let n = self.sets.get(at).copied().unwrap_or(0) as usize;
+        self.sets.get(at + 1..at + 1 + n).unwrap_or(&[])
+    }
+}
+
+#[derive(Default)]
+struct Build {
+    segs: Vec<(u128, u32)>,
+    sets: Vec<u32>,
+    interned: FxHashMap<Vec<u32>, u32>,
+}
+
+impl Build {
+    /// Starts a segment at `pos` covered by `stack` (innermost last).
+    fn emit(&mut self, pos: u128, stack: &[(u128, u32)]) {
+        let set = if stack.is_empty() {
+            NONE
+        } else {
+            let key: Vec<u32> = stack.iter().rev().map(|e| e.1).collect();
+            match self.interned.get(&key) {
+                Some(i) => *i,
+                None => {
+                    let at = self.sets.len() as u32;
+                    self.sets.push(key.len() as u32);
+                    self.sets.extend_from_slice(&key);
+                    self.interned.insert(key, at);
+                    at
+                }
+            }
+        };
+        if let Some(last) = self.segs.last_mut() {
+            if last.0 == pos {
+                // Several prefixes start (or end) here: the last state wins.
+                last.1 = set;
+                return;
+            }
+            if last.1 == set {
+                return; // same coverage as the previous segment
+            }
         }
+        self.segs.push((pos, set));
     }
 }
 
@@ -138,7 +179,7 @@ mod tests {
 
     #[test]
     fn nested_and_disjoint() {
-        let t = IpTable::build(
+        let t = IpTable::<u32>::build(
             vec![
                 (v4(10, 0, 0, 0), 8, 1),
                 (v4(10, 1, 0, 0), 16, 2),
@@ -155,7 +196,7 @@ mod tests {
         assert_eq!(t.lookup(v4(11, 0, 0, 0)), &[6]);
         assert_eq!(t.lookup(v4(192, 168, 255, 255)), &[4, 6]);
         assert_eq!(t.lookup(v4(255, 255, 255, 255)), &[5, 6]);
-        let t = IpTable::build(vec![(u128::MAX, 128, 9), (1u128 << 127, 1, 8)], 128);
+        let t = IpTable::<u128>::build(vec![(u128::MAX, 128, 9), (1u128 << 127, 1, 8)], 128);
         assert_eq!(t.lookup(u128::MAX), &[9, 8]);
         assert_eq!(t.lookup(0), &[] as &[u32]);
     }

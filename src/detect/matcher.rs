@@ -1,9 +1,10 @@
 //! Compiled matchers. Built once per signature set; matching allocates nothing unless a
 //! regex matches.
 
+use super::domains::{DomEntry, DomainBuilder, DomainTable, Pending, MAX_NAME};
 use super::exceptions::Exception;
 use super::iptable::IpTable;
-use super::{Field, Signature};
+use super::{Action, Field, Signature};
 use aho_corasick::AhoCorasick;
 use regex::RegexSet;
 use rustc_hash::FxHashMap;
@@ -46,9 +47,6 @@ pub struct Hit<'r> {
     pub pattern: &'r str,
     pub label: Option<&'r Label>,
 }
-
-/// Longest name we normalise on the stack (DNS names are at most 253 characters).
-const MAX_NAME: usize = 256;
 
 /// Lower-cases a domain and strips one trailing dot, into `buf`. `None` if too long.
 pub fn normalize_domain<'b>(name: &str, buf: &'b mut [u8; MAX_NAME]) -> Option<&'b str> {
@@ -109,13 +107,16 @@ fn mask(bits: u128, len: u8, max: u8) -> u128 {
 #[derive(Default)]
 pub struct Builder {
     sigs: Vec<Signature>,
-    exact_domain: FxHashMap<Box<str>, Vec<Entry>>,
-    suffix: FxHashMap<Box<str>, Vec<Entry>>,
+    domains: DomainBuilder,
     exact_raw: FxHashMap<Box<str>, Vec<Entry>>,
-    substrings: Vec<Entry>,
-    regexes: Vec<Entry>,
-    cidrs: Vec<(bool, u128, u8, Entry)>,
+    substrings: Vec<(Entry, u32)>,
+    regexes: Vec<(Entry, u32)>,
+    cidrs: Vec<(bool, u128, u8, Entry, u32)>,
     labels: Vec<Label>,
+    /// Where values came from: (file index, line), for conflict reports.
+    origins: Vec<(u32, u32)>,
+    files: Vec<String>,
+    origin: u32,
     /// Hash of (provider, service, region) -> label indexes with that hash.
     label_ids: FxHashMap<u64, Vec<u32>>,
     pub exceptions: Vec<Exception>,
@@ -127,6 +128,26 @@ const DOMAIN_MASK: u8 = 1 << (Field::DnsQuery as u8)
     | 1 << (Field::HttpHost as u8);
 
 impl Builder {
+    /// Sets where the values added next come from (file as displayed, line).
+    pub fn at(&mut self, file: &str, line: usize) {
+        if self.files.last().map(String::as_str) != Some(file) {
+            self.files.push(file.to_string());
+        }
+        let f = (self.files.len() - 1) as u32;
+        let o = (f, line as u32);
+        if self.origins.last() != Some(&o) {
+            self.origins.push(o);
+        }
+        self.origin = (self.origins.len() - 1) as u32;
+    }
+
+    fn origin_str(&self, o: u32) -> String {
+        match self.origins.get(o as usize) {
+            Some((f, l)) => format!("{}:{l}", self.files[*f as usize]),
+            None => "?".into(),
+        }
+    }
+
     pub fn add_signature(&mut self, s: Signature) -> u32 {
         self.sigs.push(s);
         (self.sigs.len() - 1) as u32
@@ -183,13 +204,7 @@ impl Builder {
         match kind {
             MatchKind::Exact => {
                 if domain_mask != 0 {
-                    let wire = to_wire_domain(v)?;
-                    let mut buf = [0u8; MAX_NAME];
-                    let n = normalize_domain(&wire, &mut buf).ok_or("name too long")?;
-                    self.exact_domain.entry(n.into()).or_default().push(Entry {
-                        fields: domain_mask,
-                        ..entry.clone()
-                    });
+                    self.add_domain(v, sig, label, domain_mask, true)?;
                 }
                 if raw_mask != 0 {
                     self.exact_raw.entry(v.into()).or_default().push(Entry {
@@ -198,48 +213,156 @@ impl Builder {
                     });
                 }
             }
-            MatchKind::Suffix => {
-                let wire = to_wire_domain(v)?;
-                let mut buf = [0u8; MAX_NAME];
-                let n = normalize_domain(&wire, &mut buf).ok_or("name too long")?;
-                self.suffix.entry(n.into()).or_default().push(entry);
-            }
-            MatchKind::Substring => self.substrings.push(entry),
+            MatchKind::Suffix => self.add_domain(v, sig, label, fields, false)?,
+            MatchKind::Substring => self.substrings.push((entry, self.origin)),
             MatchKind::Regex => {
                 // Compile alone first, for a precise per-value error message.
                 regex::Regex::new(v).map_err(|e| format!("bad regex {v:?}: {e}"))?;
-                self.regexes.push(entry);
+                self.regexes.push((entry, self.origin));
             }
             MatchKind::Cidr => {
                 let (v4, net, len) = parse_cidr(v)?;
-                self.cidrs.push((v4, net, len, entry));
+                self.cidrs.push((v4, net, len, entry, self.origin));
             }
         }
         Ok(())
     }
 
+    fn add_domain(
+        &mut self,
+        v: &str,
+        sig: u32,
+        label: u32,
+        fields: u8,
+        exact: bool,
+    ) -> Result<(), String> {
+        let wire;
+        let src = if v.is_ascii() {
+            v
+        } else {
+            wire = to_wire_domain(v)?;
+            &wire
+        };
+        let mut buf = [0u8; MAX_NAME];
+        let n = normalize_domain(src, &mut buf)
+            .filter(|n| n.len() <= 253 && !n.is_empty())
+            .ok_or("a domain name is 1 to 253 characters")?;
+        let e = DomainBuilder::entry(sig, label, fields, exact);
+        let origin = self.origin;
+        self.domains.add(n, v, e, origin);
+        Ok(())
+    }
+
+    /// A conflict worth reporting: both signatures alert, so only the lower id's alert is
+    /// ever raised for this value.
+    fn conflict_msg(&self, what: &str, a: (u32, u32), b: (u32, u32)) -> Option<String> {
+        let (sa, sb) = (self.sigs.get(a.0 as usize)?, self.sigs.get(b.0 as usize)?);
+        if sa.action != Action::Alert || sb.action != Action::Alert || sa.id == sb.id {
+            return None;
+        }
+        let (win, lose, lose_at, other_at) = if sa.id < sb.id {
+            (sa, sb, b.1, a.1)
+        } else {
+            (sb, sa, a.1, b.1)
+        };
+        Some(format!(
+            "{}: warning: conflicting entries: {what} in signature {} is also in signature {} ({}); only signature {} alerts on it",
+            self.origin_str(lose_at),
+            lose.id,
+            win.id,
+            self.origin_str(other_at),
+            win.id
+        ))
+    }
+
     pub fn build(mut self) -> Result<Ruleset, String> {
         // Within one key, lower signature ids first: the most specific match is chosen
         // deterministically whatever the file order.
-        for m in [
-            &mut self.exact_domain,
-            &mut self.suffix,
-            &mut self.exact_raw,
-        ] {
-            for v in m.values_mut() {
-                v.sort_by_key(|e| e.sig_id_key(&self.sigs));
+        for v in self.exact_raw.values_mut() {
+            v.sort_by_key(|e| e.sig_id_key(&self.sigs));
+        }
+        let mut warnings = Vec::new();
+        let mut dom_fields = 0u8;
+        let domains = std::mem::take(&mut self.domains);
+        let domains = {
+            let sigs = &self.sigs;
+            let mut pairs: Vec<(String, Pending, Pending)> = Vec::new();
+            let t = domains.build(
+                |s| sigs.get(s as usize).map_or(u32::MAX, |s| s.id),
+                |n, a, b| {
+                    if pairs.len() < MAX_WARNINGS {
+                        pairs.push((n.to_string(), *a, *b));
+                    }
+                },
+            );
+            for (n, a, b) in pairs {
+                let kind = if a.entry.exact { "exact" } else { "suffix" };
+                if let Some(m) = self.conflict_msg(
+                    &format!("{kind} domain {n:?}"),
+                    (a.entry.sig, a.origin),
+                    (b.entry.sig, b.origin),
+                ) {
+                    warnings.push(m);
+                }
+            }
+            t
+        };
+        for (_, e) in domains.iter() {
+            dom_fields |= e.fields;
+        }
+        // Same range or pattern in two alerting signatures.
+        let mut order: Vec<usize> = (0..self.cidrs.len()).collect();
+        order.sort_unstable_by_key(|i| {
+            let c = &self.cidrs[*i];
+            (c.0, c.1, c.2)
+        });
+        for w in order.windows(2) {
+            let (a, b) = (&self.cidrs[w[0]], &self.cidrs[w[1]]);
+            if (a.0, a.1, a.2) == (b.0, b.1, b.2) && warnings.len() < MAX_WARNINGS {
+                if let Some(m) = self.conflict_msg(
+                    &format!("range {:?}", b.3.pattern),
+                    (a.3.sig, a.4),
+                    (b.3.sig, b.4),
+                ) {
+                    warnings.push(m);
+                }
             }
         }
+        for (list, what) in [(&self.substrings, "substring"), (&self.regexes, "regex")] {
+            let mut seen: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
+            for (i, (e, _)) in list.iter().enumerate() {
+                seen.entry(&e.pattern).or_default().push(i);
+            }
+            for idx in seen.values() {
+                for (k, i) in idx.iter().enumerate() {
+                    for j in &idx[k + 1..] {
+                        let (a, b) = (&list[*i], &list[*j]);
+                        if a.0.fields & b.0.fields != 0 && warnings.len() < MAX_WARNINGS {
+                            if let Some(m) = self.conflict_msg(
+                                &format!("{what} {:?}", b.0.pattern),
+                                (a.0.sig, a.1),
+                                (b.0.sig, b.1),
+                            ) {
+                                warnings.push(m);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        warnings.sort();
+        let substrings: Vec<Entry> = self.substrings.into_iter().map(|e| e.0).collect();
+        let regexes: Vec<Entry> = self.regexes.into_iter().map(|e| e.0).collect();
         // One automaton and one regex set per field, holding only that field's patterns,
         // so a domain lookup never runs the user-agent patterns.
         let mut groups = Vec::with_capacity(Field::ALL.len());
         for f in Field::ALL {
             let bit = f.bit();
-            let subs: Vec<u32> = (0..self.substrings.len() as u32)
-                .filter(|i| self.substrings[*i as usize].fields & bit != 0)
+            let subs: Vec<u32> = (0..substrings.len() as u32)
+                .filter(|i| substrings[*i as usize].fields & bit != 0)
                 .collect();
-            let res: Vec<u32> = (0..self.regexes.len() as u32)
-                .filter(|i| self.regexes[*i as usize].fields & bit != 0)
+            let res: Vec<u32> = (0..regexes.len() as u32)
+                .filter(|i| regexes[*i as usize].fields & bit != 0)
                 .collect();
             let ac = if subs.is_empty() {
                 None
@@ -247,7 +370,7 @@ impl Builder {
                 Some(
                     AhoCorasick::new(
                         subs.iter()
-                            .map(|i| self.substrings[*i as usize].pattern.as_bytes()),
+                            .map(|i| substrings[*i as usize].pattern.as_bytes()),
                     )
                     .map_err(|e| format!("substring automaton: {e}"))?,
                 )
@@ -256,7 +379,7 @@ impl Builder {
                 None
             } else {
                 Some(
-                    RegexSet::new(res.iter().map(|i| &*self.regexes[*i as usize].pattern))
+                    RegexSet::new(res.iter().map(|i| &*regexes[*i as usize].pattern))
                         .map_err(|e| format!("regex set: {e}"))?,
                 )
             };
@@ -264,7 +387,7 @@ impl Builder {
         }
         let mut cidr_entries = Vec::with_capacity(self.cidrs.len());
         let (mut p4, mut p6) = (Vec::new(), Vec::new());
-        for (is4, net, len, e) in self.cidrs {
+        for (is4, net, len, e, _) in self.cidrs {
             let id = cidr_entries.len() as u32;
             cidr_entries.push(e);
             if is4 {
@@ -275,27 +398,22 @@ impl Builder {
         }
         let field_mask = {
             let all = self
-                .exact_domain
+                .exact_raw
                 .values()
-                .chain(self.suffix.values())
-                .chain(self.exact_raw.values())
                 .flatten()
-                .chain(&self.substrings)
-                .chain(&self.regexes)
+                .chain(&substrings)
+                .chain(&regexes)
                 .chain(&cidr_entries);
-            all.fold(0u8, |m, e| m | e.fields)
+            all.fold(dom_fields, |m, e| m | e.fields)
         };
         Ok(Ruleset {
             sigs: self.sigs,
-            suffix_labels: self.suffix.keys().fold(0u64, |m, k| {
-                m | label_bit(k.bytes().filter(|b| *b == b'.').count() + 1)
-            }),
-            exact_domain: self.exact_domain,
-            suffix: self.suffix,
+            domains,
             exact_raw: self.exact_raw,
             groups,
-            substrings: self.substrings,
-            regexes: self.regexes,
+            substrings,
+            regexes,
+            warnings,
             cidr_entries,
             ip4: IpTable::build(p4, 32),
             ip6: IpTable::build(p6, 128),
@@ -312,9 +430,9 @@ impl Entry {
     }
 }
 
-fn label_bit(labels: usize) -> u64 {
-    1u64 << labels.min(63)
-}
+/// Conflict warnings kept at most (a feed that overlaps another wholesale would otherwise
+/// print a million lines).
+const MAX_WARNINGS: usize = 1000;
 
 /// The substring and regex patterns of one field.
 struct PatternGroup {
@@ -329,18 +447,16 @@ struct PatternGroup {
 /// The compiled signature set.
 pub struct Ruleset {
     sigs: Vec<Signature>,
-    exact_domain: FxHashMap<Box<str>, Vec<Entry>>,
-    suffix: FxHashMap<Box<str>, Vec<Entry>>,
-    /// Bit n set: some suffix entry has n labels (n >= 63 folded into bit 63). Lookups skip
-    /// the levels no entry has, which is most of them for real names.
-    suffix_labels: u64,
+    domains: DomainTable,
+    /// Conflicting entries found while compiling (`signatures check` prints them).
+    warnings: Vec<String>,
     exact_raw: FxHashMap<Box<str>, Vec<Entry>>,
     groups: Vec<PatternGroup>,
     substrings: Vec<Entry>,
     regexes: Vec<Entry>,
     cidr_entries: Vec<Entry>,
-    ip4: IpTable,
-    ip6: IpTable,
+    ip4: IpTable<u32>,
+    ip6: IpTable<u128>,
     labels: Vec<Label>,
     exceptions: Vec<Exception>,
     /// Bit per field that any entry looks at.
@@ -371,6 +487,11 @@ impl Ruleset {
         &self.sigs
     }
 
+    /// Conflicting entries (`file:line: warning: ...`), at most 1,000.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
     /// Whether any signature looks at `field`: lets callers skip building a value nothing
     /// would match (e.g. the host+URI string of every HTTP request).
     pub fn wants(&self, field: Field) -> bool {
@@ -380,8 +501,7 @@ impl Ruleset {
     pub fn sizes(&self) -> Sizes {
         Sizes {
             signatures: self.sigs.len(),
-            domains: self.exact_domain.values().map(Vec::len).sum::<usize>()
-                + self.suffix.values().map(Vec::len).sum::<usize>(),
+            domains: self.domains.len(),
             substrings: self.substrings.len(),
             regexes: self.regexes.len(),
             cidrs: self.cidr_entries.len(),
@@ -392,6 +512,19 @@ impl Ruleset {
     /// The exception that suppresses this alert, if any.
     pub fn exception(&self, sig: u32, value: &str, src: IpAddr) -> Option<&Exception> {
         self.exceptions.iter().find(|e| e.covers(sig, value, src))
+    }
+
+    #[inline]
+    fn push_dom<'r>(&'r self, e: DomEntry, name: &'r str, bit: u8, out: &mut Vec<Hit<'r>>) {
+        if e.fields & bit != 0 {
+            if let Some(sig) = self.sigs.get(e.sig as usize) {
+                out.push(Hit {
+                    sig,
+                    pattern: self.domains.pattern(&e, name),
+                    label: self.labels.get(e.label as usize),
+                });
+            }
+        }
     }
 
     fn push<'r>(&'r self, entries: &'r [Entry], bit: u8, out: &mut Vec<Hit<'r>>) {
@@ -419,30 +552,19 @@ impl Ruleset {
                 idn = to_wire_domain(value).unwrap_or_default();
                 &idn
             };
+            if !self
+                .domains
+                .lookup(wire, |e, name| self.push_dom(e, name, bit, out))
+            {
+                return;
+            }
+            let g = &self.groups[field as usize];
+            if g.ac.is_none() && g.set.is_none() {
+                return;
+            }
             let Some(n) = normalize_domain(wire, &mut buf) else {
                 return;
             };
-            if !self.exact_domain.is_empty() {
-                if let Some(es) = self.exact_domain.get(n) {
-                    self.push(es, bit, out);
-                }
-            }
-            // Walk label boundaries from the full name to the last label, probing only the
-            // label counts some suffix entry has.
-            let mut rest = n;
-            let mut labels = n.bytes().filter(|b| *b == b'.').count() + 1;
-            loop {
-                if self.suffix_labels & label_bit(labels) != 0 {
-                    if let Some(es) = self.suffix.get(rest) {
-                        self.push(es, bit, out);
-                    }
-                }
-                match rest.find('.') {
-                    Some(i) => rest = &rest[i + 1..],
-                    None => break,
-                }
-                labels -= 1;
-            }
             n
         } else {
             if let Some(es) = self.exact_raw.get(value) {

@@ -1,11 +1,12 @@
 //! Detect stage: signature packs (data in `signatures/`) compiled once into matchers built for
 //! the hot path, and the per-flow alert de-duplication rule.
 //!
-//! Domains: exact entries in one hash map, suffix entries in another, looked up at every label
-//! boundary of the normalised name (so `pastebin.com` matches `x.pastebin.com` but never
-//! `badpastebin.com`). Substrings: one Aho-Corasick automaton. Regexes: one `RegexSet`.
-//! Addresses: one hash map per prefix length, longest first.
+//! Domains: exact and suffix entries in one hash table probed at every label boundary of the
+//! normalised name (so `pastebin.com` matches `x.pastebin.com` but never `badpastebin.com`).
+//! Substrings: one Aho-Corasick automaton per field. Regexes: one `RegexSet` per field.
+//! Addresses: a longest-prefix table of elementary segments (`iptable`).
 
+mod domains;
 mod exceptions;
 mod import;
 mod iptable;

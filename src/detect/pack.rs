@@ -310,6 +310,7 @@ fn load_list(ctx: &mut Ctx, f: &SourceFile, h: ListHeader, entries: Vec<ListEntr
                 idx
             }
         };
+        ctx.builder.at(&f.display, e.line);
         if let Err(p) = ctx.builder.add_value(gi, e.kind, e.fields, &e.value) {
             ctx.errors.push(format!("{}:{}: {p}", f.display, e.line));
         }
@@ -501,6 +502,7 @@ fn load_toml(ctx: &mut Ctx, set: &SourceSet, f: &SourceFile, text: &str) {
                 ctx.errors.push(format!("{}: {p}", at(vl)));
                 continue;
             }
+            ctx.builder.at(&f.display, vl);
             if let Err(p) = ctx.builder.add_value(idx, kind, mask, value) {
                 ctx.errors.push(format!("{}: {p}", at(vl)));
             }
@@ -579,6 +581,7 @@ fn load_import(
         pack: info.clone(),
     };
     let idx = ctx.builder.add_signature(sig);
+    ctx.builder.at(&f.display, line_of(text, imp.span().start));
     let mut bad = 0usize;
     for (n, r) in ranges.iter().enumerate() {
         let service = i.service.as_deref().unwrap_or(&r.service);
