@@ -123,10 +123,13 @@ pub fn run_shared(
             .into();
         let file_size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         let mut progress = Progress::new(cfg.progress && file_size > 32 << 20, &source, file_size);
-        let mut batches: Vec<Batch> = (0..n)
-            .map(|_| Batch::with_capacity(BATCH_PKTS * 1600, BATCH_PKTS))
-            .collect();
+        let mut batches: Vec<Batch> = Vec::new();
         let result = FileReader::open(path).and_then(|mut r| {
+            // A mapped file's batches hold offsets, not bytes.
+            let bytes = if r.is_mapped() { 0 } else { BATCH_PKTS * 1600 };
+            batches = (0..n)
+                .map(|_| Batch::with_capacity(bytes, BATCH_PKTS))
+                .collect();
             let res = r.for_each(|p: &PacketRef<'_>| {
                 reader_pkts += 1;
                 reader_bytes += p.data.len() as u64;
@@ -140,7 +143,7 @@ pub fn run_shared(
                 if batches[w].len() >= BATCH_PKTS {
                     let full = std::mem::replace(
                         &mut batches[w],
-                        Batch::with_capacity(BATCH_PKTS * 1600, BATCH_PKTS),
+                        Batch::with_capacity(bytes, BATCH_PKTS),
                     );
                     let _ = txs[w].send(WorkBatch {
                         source: source.clone(),
@@ -254,6 +257,9 @@ fn d_len(d: &Decoded<'_>) -> u64 {
 
 /// Worker choice for a packet: symmetric over the innermost address pair.
 fn shard_of(p: &PacketRef<'_>) -> u64 {
+    if let Some(h) = decode::fast_shard(p.linktype, p.data) {
+        return h;
+    }
     match decode::decode(p.linktype, p.data) {
         Ok(Outcome::Packet(d)) => shard_hash(d.src, d.dst),
         Ok(Outcome::Fragment(f)) => shard_hash(f.src, f.dst),

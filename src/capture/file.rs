@@ -1,11 +1,14 @@
 //! Streaming pcap/pcapng file reader with precise error positions.
 
-use super::PacketRef;
+use super::mapped::{self, Header, Window, WINDOW};
+use super::{MapRef, PacketRef};
+use memmap2::Mmap;
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Buffer size of the reader; also the largest record we accept (a pcap record larger than
 /// this is reported as corrupt rather than grown into: snaplen is at most 256 KiB in practice).
@@ -46,7 +49,10 @@ struct Iface {
 /// valid only during the callback.
 pub struct FileReader {
     path: PathBuf,
-    inner: Box<dyn PcapReaderIterator + Send>,
+    /// Streaming parser (pcapng, pipes); `None` when the file is mapped.
+    inner: Option<Box<dyn PcapReaderIterator + Send>>,
+    /// Classic pcap in a regular file: read through a memory map, packets not copied.
+    mapped: Option<(Arc<Mmap>, Header)>,
     /// Byte offset of the next block within the file.
     offset: u64,
     packets: u64,
@@ -62,6 +68,18 @@ impl FileReader {
             path: path.to_path_buf(),
             source,
         })?;
+        if let Some(m) = Self::try_map(&file) {
+            return Ok(FileReader {
+                path: path.to_path_buf(),
+                inner: None,
+                mapped: Some(m),
+                offset: 24,
+                packets: 0,
+                legacy: None,
+                ifaces: Vec::new(),
+                truncated_tail: false,
+            });
+        }
         let inner = match create_reader(READ_BUFFER, file) {
             Ok(r) => r,
             Err(PcapError::Eof) => {
@@ -83,13 +101,34 @@ impl FileReader {
         };
         Ok(FileReader {
             path: path.to_path_buf(),
-            inner,
+            inner: Some(inner),
+            mapped: None,
             offset: 0,
             packets: 0,
             legacy: None,
             ifaces: Vec::new(),
             truncated_tail: false,
         })
+    }
+
+    /// Maps a regular file that starts with a classic pcap header.
+    fn try_map(file: &File) -> Option<(Arc<Mmap>, Header)> {
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() || meta.len() < 24 || std::env::var_os("CLOUDTAP_NO_MMAP").is_some() {
+            return None;
+        }
+        // SAFETY: the map is read-only. If another process truncates the file while we
+        // read it, accesses past the new end fault (SIGBUS); captures being written are
+        // appended to, not truncated, and the streaming reader remains for pipes.
+        let map = unsafe { Mmap::map(file) }.ok()?;
+        let h = mapped::header(&map)?;
+        let _ = map.advise(memmap2::Advice::Sequential);
+        Some((Arc::new(map), h))
+    }
+
+    /// Whether packets point into a memory map rather than a copy.
+    pub fn is_mapped(&self) -> bool {
+        self.mapped.is_some()
     }
 
     pub fn path(&self) -> &Path {
@@ -115,9 +154,83 @@ impl FileReader {
     /// being written) sets `truncated_tail` and ends the file normally; corruption in the
     /// middle is an error that names the byte offset.
     pub fn for_each<F: FnMut(&PacketRef<'_>)>(&mut self, mut f: F) -> Result<u64, CaptureError> {
+        if let Some((map, h)) = self.mapped.clone() {
+            return self.for_each_mapped(&map, h, f);
+        }
+        let Some(mut inner) = self.inner.take() else {
+            return Ok(self.packets);
+        };
+        let r = self.for_each_stream(&mut inner, &mut f);
+        self.inner = Some(inner);
+        r
+    }
+
+    fn for_each_mapped<F: FnMut(&PacketRef<'_>)>(
+        &mut self,
+        map: &Arc<Mmap>,
+        h: Header,
+        mut f: F,
+    ) -> Result<u64, CaptureError> {
+        let d: &[u8] = map;
+        let mut pos = self.offset as usize;
+        let mut win_idx = pos / WINDOW;
+        let mut win = Window::new(map, win_idx);
+        while pos < d.len() {
+            let Some(r) = mapped::record(d, pos, h) else {
+                self.truncated_tail = true;
+                break;
+            };
+            if r.caplen > READ_BUFFER {
+                return Err(self.corrupt(format!(
+                    "record larger than {READ_BUFFER} bytes (bogus length field)"
+                )));
+            }
+            let start = pos + 16;
+            let end = start + r.caplen;
+            if end > d.len() {
+                self.truncated_tail = true;
+                break;
+            }
+            if pos / WINDOW != win_idx {
+                win_idx = pos / WINDOW;
+                win = Window::new(map, win_idx);
+            }
+            let next = if (end.max(1) - 1) / WINDOW != win_idx {
+                Some(Window::new(map, win_idx + 1))
+            } else {
+                None
+            };
+            self.packets += 1;
+            f(&PacketRef {
+                ts_ns: r.ts_ns,
+                linktype: h.linktype,
+                iface: 0,
+                orig_len: r.orig_len,
+                data: &d[start..end],
+                mapped: Some(MapRef {
+                    map,
+                    windows: [&win, next.as_ref().unwrap_or(&win)],
+                    off: start as u64,
+                }),
+            });
+            pos = end;
+            self.offset = pos as u64;
+            if let Some(n) = next {
+                win_idx += 1;
+                win = n;
+            }
+        }
+        Ok(self.packets)
+    }
+
+    fn for_each_stream<F: FnMut(&PacketRef<'_>)>(
+        &mut self,
+        inner: &mut Box<dyn PcapReaderIterator + Send>,
+        f: &mut F,
+    ) -> Result<u64, CaptureError> {
         let mut refills_without_progress = 0u32;
         loop {
-            match self.inner.next() {
+            match inner.next() {
                 Ok((len, block)) => {
                     refills_without_progress = 0;
                     let pkt = match block {
@@ -139,6 +252,7 @@ impl FileReader {
                                 iface: 0,
                                 orig_len: b.origlen,
                                 data: &b.data[..caplen],
+                                mapped: None,
                             })
                         }
                         PcapBlockOwned::NG(Block::SectionHeader(_)) => {
@@ -174,6 +288,7 @@ impl FileReader {
                                 iface: epb.if_id as u16,
                                 orig_len: epb.origlen,
                                 data: &epb.data[..caplen],
+                                mapped: None,
                             })
                         }
                         PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
@@ -185,6 +300,7 @@ impl FileReader {
                                 iface: 0,
                                 orig_len: spb.origlen,
                                 data: &spb.data[..caplen],
+                                mapped: None,
                             })
                         }
                         PcapBlockOwned::NG(_) => None,
@@ -193,7 +309,7 @@ impl FileReader {
                         self.packets += 1;
                         f(&p);
                     }
-                    self.inner.consume(len);
+                    inner.consume(len);
                     self.offset += len as u64;
                 }
                 Err(PcapError::Eof) => return Ok(self.packets),
@@ -205,7 +321,7 @@ impl FileReader {
                     if refills_without_progress > 10_000 {
                         return Err(self.corrupt("reader makes no progress"));
                     }
-                    if self.inner.refill().is_err() {
+                    if inner.refill().is_err() {
                         self.truncated_tail = true;
                         return Ok(self.packets);
                     }

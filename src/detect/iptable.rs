@@ -5,11 +5,12 @@
 //! segments, each covered by a fixed stack of prefixes. The table keeps the segment starts
 //! sorted and, per segment, an interned list of the prefixes covering it.
 
+use super::hugevec::HugeVec;
 use rustc_hash::FxHashMap;
 
 /// Address width of a table: IPv4 keys are stored as `u32` so a block of segment starts is a
 /// quarter of the size (and of the cache lines) it would be as `u128`.
-pub trait Key: Copy + Ord + std::fmt::Debug {
+pub trait Key: Copy + Ord + Default + std::fmt::Debug {
     fn from_u128(v: u128) -> Self;
 }
 impl Key for u32 {
@@ -28,15 +29,15 @@ const NONE: u32 = u32::MAX;
 pub struct IpTable<K: Key> {
     /// For each value of the address's top 16 bits, the first segment starting at or after
     /// that block (65,537 entries): the binary search then runs within one block, in cache.
-    buckets: Vec<u32>,
+    buckets: HugeVec<u32>,
     /// Address width (32 or 128).
     bits: u8,
     /// Segment start, and where its covering entries are in `sets` (`NONE`: uncovered).
     /// Kept side by side so finding a segment and its set costs one cache line.
-    segs: Vec<(K, u32)>,
+    segs: HugeVec<(K, u32)>,
     /// Interned covering lists, flat: at an offset, the count, then the entry ids most
     /// specific first.
-    sets: Vec<u32>,
+    sets: HugeVec<u32>,
 }
 
 impl<K: Key> std::fmt::Debug for IpTable<K> {
@@ -90,18 +91,15 @@ impl<K: Key> IpTable<K> {
             b.emit(last + 1, &stack);
         }
         let shift = u32::from(bits - 16);
-        let buckets = (0..=65_536u128)
+        let buckets: Vec<u32> = (0..=65_536u128)
             .map(|k| b.segs.partition_point(|s| (s.0 >> shift) < k) as u32)
             .collect();
+        let segs: Vec<(K, u32)> = b.segs.iter().map(|(p, s)| (K::from_u128(*p), *s)).collect();
         IpTable {
-            buckets,
+            buckets: HugeVec::from_slice(&buckets),
             bits,
-            segs: b
-                .segs
-                .into_iter()
-                .map(|(p, s)| (K::from_u128(p), s))
-                .collect(),
-            sets: b.sets,
+            segs: HugeVec::from_slice(&segs),
+            sets: HugeVec::from_slice(&b.sets),
         }
     }
 

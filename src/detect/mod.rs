@@ -8,6 +8,7 @@
 
 mod domains;
 mod exceptions;
+mod hugevec;
 mod import;
 mod iptable;
 mod lists;

@@ -560,6 +560,11 @@ fn load_import(
             return;
         }
     };
+    let severity = i.severity.or(d.severity).unwrap_or(3);
+    if !(1..=4).contains(&severity) {
+        ctx.errors
+            .push(format!("{at}: severity {severity} must be 1 to 4"));
+    }
     let sig = Signature {
         id: i.id,
         rev: i.rev,
@@ -569,7 +574,7 @@ fn load_import(
             .clone()
             .or_else(|| d.category.clone())
             .unwrap_or_else(|| "Misc activity".into()),
-        severity: i.severity.or(d.severity).unwrap_or(3),
+        severity,
         mitre_tactic_id: pick(&None, &d.mitre_tactic_id, "TA0042"),
         mitre_tactic_name: pick(&None, &d.mitre_tactic_name, "Resource_Development"),
         mitre_technique_id: pick(&None, &d.mitre_technique_id, "T1583.006"),
