@@ -39,6 +39,10 @@ pub struct Cli {
     #[arg(long, value_name = "LIST", default_value = "alert")]
     pub types: String,
 
+    /// Seconds between EVE `stats` records (with `--types ...,stats`; one more at the end).
+    #[arg(long, value_name = "SECS", default_value_t = 8.0)]
+    pub stats_interval: f64,
+
     /// Worker threads (default: number of cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,

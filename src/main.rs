@@ -186,7 +186,12 @@ fn run(cli: &Cli) -> ExitCode {
             }
         }
     };
+    if !(cli.stats_interval.is_finite() && cli.stats_interval >= 0.1) {
+        eprintln!("cloudtap: --stats-interval must be at least 0.1 seconds");
+        return ExitCode::from(2);
+    }
     let mut cfg = Config::new(cli.read.clone());
+    cfg.stats_interval = std::time::Duration::from_secs_f64(cli.stats_interval.min(1e6));
     cfg.threads = threads;
     cfg.types = types;
     cfg.progress = !cli.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -260,6 +265,31 @@ fn summary(r: &RunReport, threads: usize) {
         s,
         "  flows evicted at cap {}  timed out {}  tcp gaps {}  out-of-order dropped {}",
         c.flows_evicted_cap, c.flows_timed_out, c.tcp_gaps, c.tcp_ooo_dropped
+    );
+    let p = &r.perf;
+    let (t, l, d) = (
+        p.pkt_ns.quantiles(),
+        p.alert_latency_us.quantiles(),
+        p.queue_depth.quantiles(),
+    );
+    let _ = writeln!(
+        s,
+        "  packet time ns (1 in {} packets): p50 {}  p99 {}  p99.9 {}  max {}",
+        cloudtap::stats::PKT_TIME_SAMPLE,
+        t.p50,
+        t.p99,
+        t.p99_9,
+        t.max
+    );
+    let _ = writeln!(
+        s,
+        "  capture-to-alert latency us ({} alerts): p50 {}  p99 {}  p99.9 {}  max {}",
+        l.count, l.p50, l.p99, l.p99_9, l.max
+    );
+    let _ = writeln!(
+        s,
+        "  worker queues: depth p50 {}  p99 {}  max {} of {} batches  reader waits {}  drops {}",
+        d.p50, d.p99, d.max, p.queue_capacity, p.reader_waits, p.drops
     );
     if !c.alerts_by_sig.is_empty() {
         let _ = writeln!(s, "  alerts by signature:");

@@ -11,20 +11,22 @@ use crate::extract::{self, Record};
 use crate::flow::{
     shard_hash, FlowKey, FlowTable, DEFAULT_MAX_FLOWS, DEFAULT_MAX_REASSEMBLY_BYTES,
 };
-use crate::output::{eve, AlertInfo, Event, Meta, Types};
-use crate::stats::Counters;
+use crate::output::{eve, stats as eve_stats, AlertInfo, Event, Meta, Types};
+use crate::stats::{Counters, Hist, Perf, PKT_TIME_SAMPLE};
 use arc_swap::ArcSwap;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Packets per batch handed to a worker.
 const BATCH_PKTS: usize = 256;
 /// Batches queued per worker before the reader waits.
 const QUEUE_BATCHES: usize = 16;
+/// Default `--stats-interval`, seconds (Suricata's default too).
+pub const DEFAULT_STATS_INTERVAL_S: u64 = 8;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -37,6 +39,8 @@ pub struct Config {
     pub defrag: DefragConfig,
     /// Draw a progress line on stderr while reading (when it is a terminal).
     pub progress: bool,
+    /// Write an EVE `stats` record this often (when `types.stats`), and one at the end.
+    pub stats_interval: Duration,
 }
 
 impl Config {
@@ -52,6 +56,7 @@ impl Config {
             max_reassembly: DEFAULT_MAX_REASSEMBLY_BYTES,
             defrag: DefragConfig::default(),
             progress: false,
+            stats_interval: Duration::from_secs(DEFAULT_STATS_INTERVAL_S),
         }
     }
 }
@@ -65,11 +70,24 @@ pub struct RunReport {
     pub elapsed_s: f64,
     pub events_written: u64,
     pub write_error: Option<String>,
+    /// Histograms and queue figures of the run.
+    pub perf: Perf,
 }
 
 struct WorkBatch {
     source: Arc<str>,
     batch: Batch,
+    /// When the reader started filling this batch: the start of capture-to-alert latency.
+    read_at: Instant,
+}
+
+/// What workers and the reader send to the writer thread.
+enum Msg {
+    Events(Vec<Event>),
+    /// A worker's counters and packet-time histogram so far (periodically, and at its end).
+    Worker(usize, Box<(Counters, Hist)>),
+    /// The reader's queue figures (at the end of the input).
+    Reader(Box<Perf>),
 }
 
 /// Runs the offline pipeline over `cfg.files`, writing EVE lines to `sink`.
@@ -86,8 +104,14 @@ pub fn run_shared(
 ) -> RunReport {
     let start = Instant::now();
     let n = cfg.threads.max(1);
-    let (ev_tx, ev_rx) = bounded::<Vec<Event>>(n * 8);
-    let writer = thread::spawn(move || writer_loop(ev_rx, sink));
+    let (ev_tx, ev_rx) = bounded::<Msg>(n * 8);
+    let wcfg = WriterCfg {
+        stats: cfg.types.stats,
+        interval: cfg.stats_interval.max(Duration::from_millis(100)),
+        workers: n,
+        start,
+    };
+    let writer = thread::spawn(move || writer_loop(ev_rx, sink, wcfg));
     let mut txs = Vec::with_capacity(n);
     let mut workers = Vec::with_capacity(n);
     for _ in 0..n {
@@ -96,22 +120,44 @@ pub fn run_shared(
         let shared = shared.clone();
         let ev_tx = ev_tx.clone();
         let cfg = cfg.clone();
+        let index = workers.len();
+        let interval = cfg.stats_interval;
         workers.push(thread::spawn(move || {
             let mut w = Worker::new(shared.load_full(), &cfg, ev_tx);
+            let mut last_snapshot = Instant::now();
             for wb in rx {
                 let current = shared.load();
                 if !Arc::ptr_eq(&current, &w.rules) {
                     w.rules = current.clone();
                 }
+                w.batch_at = wb.read_at;
                 for i in 0..wb.batch.len() {
-                    w.packet(&wb.batch.get(i), &wb.source);
+                    let p = wb.batch.get(i);
+                    if w.c.packets % PKT_TIME_SAMPLE == 0 {
+                        let t = Instant::now();
+                        w.packet(&p, &wb.source);
+                        w.pkt_ns.record(t.elapsed().as_nanos() as u64);
+                    } else {
+                        w.packet(&p, &wb.source);
+                    }
                 }
                 w.flush();
+                if last_snapshot.elapsed() >= interval {
+                    last_snapshot = Instant::now();
+                    let snap = Box::new((w.snapshot(), w.pkt_ns.clone()));
+                    let _ = w.tx.send(Msg::Worker(index, snap));
+                }
             }
+            let snap = Box::new((w.snapshot(), w.pkt_ns.clone()));
+            let _ = w.tx.send(Msg::Worker(index, snap));
             w.counters()
         }));
     }
-    drop(ev_tx);
+    let reader_tx = ev_tx;
+    let mut reader_perf = Perf {
+        queue_capacity: QUEUE_BATCHES as u64,
+        ..Perf::default()
+    };
     let mut report = RunReport::default();
     let mut reader_bytes = 0u64;
     let mut reader_pkts = 0u64;
@@ -124,6 +170,7 @@ pub fn run_shared(
         let file_size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         let mut progress = Progress::new(cfg.progress && file_size > 32 << 20, &source, file_size);
         let mut batches: Vec<Batch> = Vec::new();
+        let mut read_at = vec![Instant::now(); n];
         let result = FileReader::open(path).and_then(|mut r| {
             // A mapped file's batches hold offsets, not bytes.
             let bytes = if r.is_mapped() { 0 } else { BATCH_PKTS * 1600 };
@@ -139,16 +186,24 @@ pub fn run_shared(
                 } else {
                     (shard_of(p) % n as u64) as usize
                 };
+                if batches[w].is_empty() {
+                    read_at[w] = Instant::now();
+                }
                 batches[w].push(p);
                 if batches[w].len() >= BATCH_PKTS {
                     let full = std::mem::replace(
                         &mut batches[w],
                         Batch::with_capacity(bytes, BATCH_PKTS),
                     );
-                    let _ = txs[w].send(WorkBatch {
-                        source: source.clone(),
-                        batch: full,
-                    });
+                    hand_over(
+                        &txs[w],
+                        WorkBatch {
+                            source: source.clone(),
+                            batch: full,
+                            read_at: read_at[w],
+                        },
+                        &mut reader_perf,
+                    );
                 }
             });
             if r.truncated_tail {
@@ -164,10 +219,15 @@ pub fn run_shared(
         progress.finish();
         for (w, b) in batches.into_iter().enumerate() {
             if !b.is_empty() {
-                let _ = txs[w].send(WorkBatch {
-                    source: source.clone(),
-                    batch: b,
-                });
+                hand_over(
+                    &txs[w],
+                    WorkBatch {
+                        source: source.clone(),
+                        batch: b,
+                        read_at: read_at[w],
+                    },
+                    &mut reader_perf,
+                );
             }
         }
         if let Err(e) = result {
@@ -178,15 +238,20 @@ pub fn run_shared(
         }
     }
     drop(txs);
+    let _ = (reader_bytes, reader_pkts);
+    let _ = reader_tx.send(Msg::Reader(Box::new(reader_perf)));
+    drop(reader_tx);
     for w in workers {
         if let Ok(c) = w.join() {
             report.counters.merge(&c);
         }
     }
-    let _ = (reader_bytes, reader_pkts);
     match writer.join() {
-        Ok(Ok(n)) => report.events_written = n,
-        Ok(Err(e)) => report.write_error = Some(e.to_string()),
+        Ok((n, perf, err)) => {
+            report.events_written = n;
+            report.perf = perf;
+            report.write_error = err.map(|e| e.to_string());
+        }
         Err(_) => report.write_error = Some("writer thread failed".into()),
     }
     report.elapsed_s = start.elapsed().as_secs_f64();
@@ -267,22 +332,99 @@ fn shard_of(p: &PacketRef<'_>) -> u64 {
     }
 }
 
-fn writer_loop(rx: Receiver<Vec<Event>>, sink: Box<dyn Write + Send>) -> std::io::Result<u64> {
+/// Hands a batch to a worker, counting how full its queue was and whether the reader had
+/// to wait (offline input waits rather than drops).
+fn hand_over(tx: &Sender<WorkBatch>, wb: WorkBatch, perf: &mut Perf) {
+    perf.queue_depth.record(tx.len() as u64);
+    match tx.try_send(wb) {
+        Ok(()) => {}
+        Err(crossbeam_channel::TrySendError::Full(wb)) => {
+            perf.reader_waits += 1;
+            let _ = tx.send(wb);
+        }
+        Err(crossbeam_channel::TrySendError::Disconnected(_)) => perf.drops += 1,
+    }
+}
+
+struct WriterCfg {
+    stats: bool,
+    interval: Duration,
+    workers: usize,
+    start: Instant,
+}
+
+/// The writer thread: serialises events, merges the workers' snapshots, writes `stats`
+/// records every interval and at the end, and measures capture-to-alert latency.
+/// Returns (events written, the run's merged figures, the first write error).
+fn writer_loop(
+    rx: Receiver<Msg>,
+    sink: Box<dyn Write + Send>,
+    cfg: WriterCfg,
+) -> (u64, Perf, Option<std::io::Error>) {
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, sink);
     let mut line = Vec::with_capacity(2048);
     let mut n = 0u64;
-    let mut result = Ok(());
-    for events in rx.iter() {
-        if result.is_err() {
-            continue; // keep draining so workers never block
+    let mut result: std::io::Result<()> = Ok(());
+    let mut snaps: Vec<Option<(Counters, Hist)>> = vec![None; cfg.workers];
+    let mut perf = Perf::default();
+    let mut last_stats = Instant::now();
+    let mut prev = eve_stats::Totals::default();
+    let write_stats = |snaps: &[Option<(Counters, Hist)>],
+                       perf: &Perf,
+                       prev: &mut eve_stats::Totals,
+                       line: &mut Vec<u8>| {
+        let (c, p) = merged(snaps, perf);
+        line.clear();
+        *prev = eve_stats::write_record(&c, &p, cfg.start.elapsed(), *prev, line);
+        line.push(b'\n');
+    };
+    loop {
+        let msg = if cfg.stats {
+            let wait = cfg.interval.saturating_sub(last_stats.elapsed());
+            match rx.recv_timeout(wait) {
+                Ok(m) => Some(m),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv() {
+                Ok(m) => Some(m),
+                Err(_) => break,
+            }
+        };
+        match msg {
+            Some(Msg::Events(events)) if result.is_ok() => {
+                for ev in &events {
+                    if ev.alert.is_some() {
+                        if let Some(born) = ev.born {
+                            perf.alert_latency_us
+                                .record(born.elapsed().as_micros() as u64);
+                        }
+                    }
+                    line.clear();
+                    eve::write_event(ev, &mut line);
+                    line.push(b'\n');
+                    if let Err(e) = out.write_all(&line) {
+                        result = Err(e);
+                        break;
+                    }
+                    n += 1;
+                }
+            }
+            Some(Msg::Events(_)) => {} // keep draining so workers never block
+            Some(Msg::Worker(i, snap)) => {
+                if let Some(s) = snaps.get_mut(i) {
+                    *s = Some(*snap);
+                }
+            }
+            Some(Msg::Reader(p)) => perf.merge(&p),
+            None => {}
         }
-        for ev in &events {
-            line.clear();
-            eve::write_event(ev, &mut line);
-            line.push(b'\n');
+        if cfg.stats && result.is_ok() && last_stats.elapsed() >= cfg.interval {
+            last_stats = Instant::now();
+            write_stats(&snaps, &perf, &mut prev, &mut line);
             if let Err(e) = out.write_all(&line) {
                 result = Err(e);
-                break;
             }
             n += 1;
         }
@@ -293,9 +435,31 @@ fn writer_loop(rx: Receiver<Vec<Event>>, sink: Box<dyn Write + Send>) -> std::io
             }
         }
     }
-    result?;
-    out.flush()?;
-    Ok(n)
+    if cfg.stats && result.is_ok() {
+        write_stats(&snaps, &perf, &mut prev, &mut line);
+        match out.write_all(&line) {
+            Ok(()) => n += 1,
+            Err(e) => result = Err(e),
+        }
+    }
+    if result.is_ok() {
+        if let Err(e) = out.flush() {
+            result = Err(e);
+        }
+    }
+    let (_, p) = merged(&snaps, &perf);
+    (n, p, result.err())
+}
+
+/// The workers' latest snapshots merged with the writer's and reader's figures.
+fn merged(snaps: &[Option<(Counters, Hist)>], perf: &Perf) -> (Counters, Perf) {
+    let mut c = Counters::default();
+    let mut p = perf.clone();
+    for (wc, h) in snaps.iter().flatten() {
+        c.merge(wc);
+        p.pkt_ns.merge(h);
+    }
+    (c, p)
 }
 
 /// One worker: owns a flow table, a defragmenter and its counters.
@@ -306,13 +470,17 @@ pub struct Worker {
     max_reassembly: usize,
     defrag: Defragmenter,
     c: Counters,
-    tx: Sender<Vec<Event>>,
+    tx: Sender<Msg>,
     pending: Vec<Event>,
     records: Vec<Record>,
+    /// When the reader started the batch being processed (latency origin of its events).
+    batch_at: Instant,
+    /// Processing time of sampled packets, nanoseconds.
+    pkt_ns: Hist,
 }
 
 impl Worker {
-    pub fn new(rules: Arc<Ruleset>, cfg: &Config, tx: Sender<Vec<Event>>) -> Self {
+    fn new(rules: Arc<Ruleset>, cfg: &Config, tx: Sender<Msg>) -> Self {
         Worker {
             rules,
             types: cfg.types,
@@ -323,32 +491,40 @@ impl Worker {
             tx,
             pending: Vec::new(),
             records: Vec::new(),
+            batch_at: Instant::now(),
+            pkt_ns: Hist::new(),
         }
     }
 
     pub fn flush(&mut self) {
         if !self.pending.is_empty() {
             let evs = std::mem::take(&mut self.pending);
-            let _ = self.tx.send(evs);
+            let _ = self.tx.send(Msg::Events(evs));
         }
     }
 
     pub fn counters(mut self) -> Counters {
         self.flush();
-        self.c.flows = self.flows.stats.created;
-        self.c.flows_evicted_cap = self.flows.stats.evicted_cap;
-        self.c.flows_timed_out = self.flows.stats.timed_out;
+        self.snapshot()
+    }
+
+    /// The worker's counters so far, with the flow table's and defragmenter's folded in.
+    fn snapshot(&self) -> Counters {
+        let mut c = self.c.clone();
+        c.flows = self.flows.stats.created;
+        c.flows_active = self.flows.len() as u64;
+        c.flows_evicted_cap = self.flows.stats.evicted_cap;
+        c.flows_timed_out = self.flows.stats.timed_out;
+        c.reassembly_bytes = self.flows.buffered as u64;
         let d = self.defrag.stats;
-        self.c.fragments = d.fragments;
-        self.c.reassembled = d.reassembled;
-        self.c.frag_evicted = d.evicted_cap + d.evicted_timeout;
-        self.c.skips.add_n("frag_evicted_cap", d.evicted_cap);
-        self.c
-            .skips
-            .add_n("frag_evicted_timeout", d.evicted_timeout);
-        self.c.skips.add_n("frag_oversize", d.oversize);
-        self.c.skips.add_n("frag_overlap", d.overlaps);
-        self.c
+        c.fragments = d.fragments;
+        c.reassembled = d.reassembled;
+        c.frag_evicted = d.evicted_cap + d.evicted_timeout;
+        c.skips.add_n("frag_evicted_cap", d.evicted_cap);
+        c.skips.add_n("frag_evicted_timeout", d.evicted_timeout);
+        c.skips.add_n("frag_oversize", d.oversize);
+        c.skips.add_n("frag_overlap", d.overlaps);
+        c
     }
 
     pub fn packet(&mut self, p: &PacketRef<'_>, source: &Arc<str>) {
@@ -596,6 +772,7 @@ impl Worker {
                 })),
                 question: 0,
                 labels: labels.clone(),
+                born: Some(self.batch_at),
             });
         }
         if self.types.wants_record(&record) {
@@ -610,6 +787,7 @@ impl Worker {
                     alert: None,
                     question: q,
                     labels: labels.clone(),
+                    born: Some(self.batch_at),
                 });
             }
         }

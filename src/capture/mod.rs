@@ -77,7 +77,12 @@ impl Batch {
 
     pub fn push(&mut self, p: &PacketRef<'_>) {
         let (start, mapped) = match p.mapped {
-            Some(m) if !self.map.as_ref().is_some_and(|own| !Arc::ptr_eq(own, m.map)) => {
+            Some(m)
+                if !self
+                    .map
+                    .as_ref()
+                    .is_some_and(|own| !Arc::ptr_eq(own, m.map)) =>
+            {
                 if self.map.is_none() {
                     self.map = Some(m.map.clone());
                 }

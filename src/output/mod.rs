@@ -1,6 +1,7 @@
 //! Output stage: Suricata-7-compatible EVE JSON lines (one writer thread per output).
 
 pub mod eve;
+pub mod stats;
 
 use crate::detect::{Field, Signature};
 use crate::extract::Record;
@@ -89,4 +90,6 @@ pub struct Event {
     pub question: usize,
     /// Labels from label signatures (`field=provider service region`).
     pub labels: Arc<Vec<String>>,
+    /// When the reader took the packet's batch (for capture-to-alert latency).
+    pub born: Option<std::time::Instant>,
 }
