@@ -132,6 +132,12 @@ pub fn run_shared(
                 }
                 w.batch_at = wb.read_at;
                 for i in 0..wb.batch.len() {
+                    // The packet bytes were written by the reader's core a while ago and
+                    // are likely out of cache by now: ask for a later packet's headers
+                    // while this one is processed.
+                    if let Some(ahead) = wb.batch.bytes(i + PREFETCH_AHEAD) {
+                        prefetch(ahead);
+                    }
                     let p = wb.batch.get(i);
                     if w.c.packets % PKT_TIME_SAMPLE == 0 {
                         let t = Instant::now();
@@ -172,8 +178,8 @@ pub fn run_shared(
         let mut batches: Vec<Batch> = Vec::new();
         let mut read_at = vec![Instant::now(); n];
         let result = FileReader::open(path).and_then(|mut r| {
-            // A mapped file's batches hold offsets, not bytes.
-            let bytes = if r.is_mapped() { 0 } else { BATCH_PKTS * 1600 };
+            // Batches of shared chunks hold references, not bytes.
+            let bytes = if r.shares_buffers() { 0 } else { BATCH_PKTS * 1600 };
             batches = (0..n)
                 .map(|_| Batch::with_capacity(bytes, BATCH_PKTS))
                 .collect();
@@ -330,6 +336,28 @@ fn shard_of(p: &PacketRef<'_>) -> u64 {
         Ok(Outcome::Fragment(f)) => shard_hash(f.src, f.dst),
         _ => 0,
     }
+}
+
+/// Packets ahead whose headers a worker prefetches.
+const PREFETCH_AHEAD: usize = 4;
+
+/// Starts loading the first two cache lines of `d` (the headers) without waiting for them.
+#[inline]
+fn prefetch(d: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = d.as_ptr() as *const i8;
+        // SAFETY: prefetching is a hint; it never faults, even for an invalid address, and
+        // SSE is part of the x86_64 baseline. `p` and `p + 64` lie in (or just past) `d`.
+        #[allow(unused_unsafe)]
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(p);
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64));
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = d;
 }
 
 /// Hands a batch to a worker, counting how full its queue was and whether the reader had

@@ -1,14 +1,13 @@
 //! Streaming pcap/pcapng file reader with precise error positions.
 
-use super::mapped::{self, Header, Window, WINDOW};
-use super::{MapRef, PacketRef};
-use memmap2::Mmap;
+use super::chunks::{self, ChunkReader, Header};
+use super::{ChunkRef, PacketRef};
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
 use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// Buffer size of the reader; also the largest record we accept (a pcap record larger than
 /// this is reported as corrupt rather than grown into: snaplen is at most 256 KiB in practice).
@@ -49,10 +48,10 @@ struct Iface {
 /// valid only during the callback.
 pub struct FileReader {
     path: PathBuf,
-    /// Streaming parser (pcapng, pipes); `None` when the file is mapped.
+    /// Streaming parser (pcapng); `None` for classic pcap.
     inner: Option<Box<dyn PcapReaderIterator + Send>>,
-    /// Classic pcap in a regular file: read through a memory map, packets not copied.
-    mapped: Option<(Arc<Mmap>, Header)>,
+    /// Classic pcap: read in shared chunks, packets not copied again.
+    classic: Option<(ChunkReader<File>, Header)>,
     /// Byte offset of the next block within the file.
     offset: u64,
     packets: u64,
@@ -64,15 +63,32 @@ pub struct FileReader {
 
 impl FileReader {
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
-        let file = File::open(path).map_err(|source| CaptureError::Open {
+        let mut file = File::open(path).map_err(|source| CaptureError::Open {
             path: path.to_path_buf(),
             source,
         })?;
-        if let Some(m) = Self::try_map(&file) {
+        // Classic pcap (the common case, and the fast path) is told by its 24-byte header;
+        // anything else goes to the streaming parser from the start of the file.
+        let mut head = [0u8; 24];
+        let mut got = 0;
+        while got < head.len() {
+            match file.read(&mut head[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    return Err(CaptureError::Read {
+                        path: path.to_path_buf(),
+                        offset: got as u64,
+                    })
+                }
+            }
+        }
+        if let Some(h) = chunks::header(&head[..got]) {
             return Ok(FileReader {
                 path: path.to_path_buf(),
                 inner: None,
-                mapped: Some(m),
+                classic: Some((ChunkReader::new(file), h)),
                 offset: 24,
                 packets: 0,
                 legacy: None,
@@ -80,6 +96,12 @@ impl FileReader {
                 truncated_tail: false,
             });
         }
+        // Not classic pcap: give the streaming parser the bytes already read, then the rest.
+        let file = Prefixed {
+            head: head[..got].to_vec(),
+            at: 0,
+            file,
+        };
         let inner = match create_reader(READ_BUFFER, file) {
             Ok(r) => r,
             Err(PcapError::Eof) => {
@@ -102,7 +124,7 @@ impl FileReader {
         Ok(FileReader {
             path: path.to_path_buf(),
             inner: Some(inner),
-            mapped: None,
+            classic: None,
             offset: 0,
             packets: 0,
             legacy: None,
@@ -111,24 +133,9 @@ impl FileReader {
         })
     }
 
-    /// Maps a regular file that starts with a classic pcap header.
-    fn try_map(file: &File) -> Option<(Arc<Mmap>, Header)> {
-        let meta = file.metadata().ok()?;
-        if !meta.is_file() || meta.len() < 24 || std::env::var_os("CLOUDTAP_NO_MMAP").is_some() {
-            return None;
-        }
-        // SAFETY: the map is read-only. If another process truncates the file while we
-        // read it, accesses past the new end fault (SIGBUS); captures being written are
-        // appended to, not truncated, and the streaming reader remains for pipes.
-        let map = unsafe { Mmap::map(file) }.ok()?;
-        let h = mapped::header(&map)?;
-        let _ = map.advise(memmap2::Advice::Sequential);
-        Some((Arc::new(map), h))
-    }
-
-    /// Whether packets point into a memory map rather than a copy.
-    pub fn is_mapped(&self) -> bool {
-        self.mapped.is_some()
+    /// Whether packets come in shared chunks (batches then hold references, not copies).
+    pub fn shares_buffers(&self) -> bool {
+        self.classic.is_some()
     }
 
     pub fn path(&self) -> &Path {
@@ -154,8 +161,10 @@ impl FileReader {
     /// being written) sets `truncated_tail` and ends the file normally; corruption in the
     /// middle is an error that names the byte offset.
     pub fn for_each<F: FnMut(&PacketRef<'_>)>(&mut self, mut f: F) -> Result<u64, CaptureError> {
-        if let Some((map, h)) = self.mapped.clone() {
-            return self.for_each_mapped(&map, h, f);
+        if let Some((mut reader, h)) = self.classic.take() {
+            let r = self.for_each_classic(&mut reader, h, f);
+            self.classic = Some((reader, h));
+            return r;
         }
         let Some(mut inner) = self.inner.take() else {
             return Ok(self.packets);
@@ -165,62 +174,63 @@ impl FileReader {
         r
     }
 
-    fn for_each_mapped<F: FnMut(&PacketRef<'_>)>(
+    fn for_each_classic<F: FnMut(&PacketRef<'_>)>(
         &mut self,
-        map: &Arc<Mmap>,
+        reader: &mut ChunkReader<File>,
         h: Header,
         mut f: F,
     ) -> Result<u64, CaptureError> {
-        let d: &[u8] = map;
-        let mut pos = self.offset as usize;
-        let mut win_idx = pos / WINDOW;
-        let mut win = Window::new(map, win_idx);
-        while pos < d.len() {
-            let Some(r) = mapped::record(d, pos, h) else {
-                self.truncated_tail = true;
-                break;
+        let read_err = |s: &Self| CaptureError::Read {
+            path: s.path.clone(),
+            offset: s.offset,
+        };
+        let mut chunk = reader.next(&[], 0).map_err(|_| read_err(self))?;
+        let mut pos = 0usize;
+        loop {
+            let rec = match chunks::record(&chunk, pos, h) {
+                Some(r) => r,
+                None => {
+                    if reader.at_eof() {
+                        self.truncated_tail = pos < chunk.len();
+                        return Ok(self.packets);
+                    }
+                    chunk = reader.next(&chunk[pos..], 16).map_err(|_| read_err(self))?;
+                    pos = 0;
+                    continue;
+                }
             };
-            if r.caplen > READ_BUFFER {
+            if rec.caplen > READ_BUFFER {
                 return Err(self.corrupt(format!(
                     "record larger than {READ_BUFFER} bytes (bogus length field)"
                 )));
             }
-            let start = pos + 16;
-            let end = start + r.caplen;
-            if end > d.len() {
-                self.truncated_tail = true;
-                break;
+            let end = pos + 16 + rec.caplen;
+            if end > chunk.len() {
+                if reader.at_eof() {
+                    self.truncated_tail = true;
+                    return Ok(self.packets);
+                }
+                chunk = reader
+                    .next(&chunk[pos..], 16 + rec.caplen)
+                    .map_err(|_| read_err(self))?;
+                pos = 0;
+                continue;
             }
-            if pos / WINDOW != win_idx {
-                win_idx = pos / WINDOW;
-                win = Window::new(map, win_idx);
-            }
-            let next = if (end.max(1) - 1) / WINDOW != win_idx {
-                Some(Window::new(map, win_idx + 1))
-            } else {
-                None
-            };
             self.packets += 1;
             f(&PacketRef {
-                ts_ns: r.ts_ns,
+                ts_ns: rec.ts_ns,
                 linktype: h.linktype,
                 iface: 0,
-                orig_len: r.orig_len,
-                data: &d[start..end],
-                mapped: Some(MapRef {
-                    map,
-                    windows: [&win, next.as_ref().unwrap_or(&win)],
-                    off: start as u64,
+                orig_len: rec.orig_len,
+                data: &chunk[pos + 16..end],
+                chunk: Some(ChunkRef {
+                    chunk: &chunk,
+                    off: (pos + 16) as u32,
                 }),
             });
+            self.offset += (end - pos) as u64;
             pos = end;
-            self.offset = pos as u64;
-            if let Some(n) = next {
-                win_idx += 1;
-                win = n;
-            }
         }
-        Ok(self.packets)
     }
 
     fn for_each_stream<F: FnMut(&PacketRef<'_>)>(
@@ -252,7 +262,7 @@ impl FileReader {
                                 iface: 0,
                                 orig_len: b.origlen,
                                 data: &b.data[..caplen],
-                                mapped: None,
+                                chunk: None,
                             })
                         }
                         PcapBlockOwned::NG(Block::SectionHeader(_)) => {
@@ -288,7 +298,7 @@ impl FileReader {
                                 iface: epb.if_id as u16,
                                 orig_len: epb.origlen,
                                 data: &epb.data[..caplen],
-                                mapped: None,
+                                chunk: None,
                             })
                         }
                         PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
@@ -300,7 +310,7 @@ impl FileReader {
                                 iface: 0,
                                 orig_len: spb.origlen,
                                 data: &spb.data[..caplen],
-                                mapped: None,
+                                chunk: None,
                             })
                         }
                         PcapBlockOwned::NG(_) => None,
@@ -350,6 +360,32 @@ impl FileReader {
                     ))
                 }
             }
+        }
+    }
+}
+
+/// The bytes already read from the start of a file, then the rest of it, in reads that fill
+/// as much of the caller's buffer as one read of the file can (works on pipes too, where
+/// seeking back is not possible).
+struct Prefixed {
+    head: Vec<u8>,
+    at: usize,
+    file: File,
+}
+
+impl Read for Prefixed {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let rest = self.head.get(self.at..).unwrap_or(&[]);
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.at += n;
+        if n == buf.len() {
+            return Ok(n);
+        }
+        match self.file.read(&mut buf[n..]) {
+            Ok(m) => Ok(n + m),
+            Err(_) if n > 0 => Ok(n),
+            Err(e) => Err(e),
         }
     }
 }

@@ -6,24 +6,21 @@
 //! first interface"), which is exactly what `dumpcap -i eth0 -i any` writes. Live capture (`-i`)
 //! goes through libpcap in a later stage of the project.
 
+mod chunks;
 mod file;
-mod mapped;
 
+pub use chunks::Chunk;
 pub use file::{CaptureError, FileReader};
-pub use mapped::Window;
 
-use memmap2::Mmap;
 use std::sync::Arc;
 
-/// Where a packet lies in a memory-mapped capture: a batch keeps the map and the windows
-/// alive instead of copying the bytes.
+/// Where a packet lies in a shared chunk: a batch keeps the chunk alive instead of copying
+/// the bytes.
 #[derive(Debug, Clone, Copy)]
-pub struct MapRef<'a> {
-    pub map: &'a Arc<Mmap>,
-    /// The window(s) the record lies in (the same one twice unless it crosses a boundary).
-    pub windows: [&'a Arc<Window>; 2],
-    /// Offset of the packet's first byte in the map.
-    pub off: u64,
+pub struct ChunkRef<'a> {
+    pub chunk: &'a Arc<Chunk>,
+    /// Offset of the packet's first byte in the chunk.
+    pub off: u32,
 }
 
 /// One packet as read from a capture, borrowing the reader's buffer.
@@ -38,31 +35,34 @@ pub struct PacketRef<'a> {
     /// Length on the wire (may exceed `data.len()` when the capture was snapped).
     pub orig_len: u32,
     pub data: &'a [u8],
-    /// Set when `data` lies in a memory map (see [`MapRef`]).
-    pub mapped: Option<MapRef<'a>>,
+    /// Set when `data` lies in a shared chunk (see [`ChunkRef`]).
+    pub chunk: Option<ChunkRef<'a>>,
 }
 
 /// Metadata of one packet inside a [`Batch`].
 #[derive(Debug, Clone, Copy)]
 pub struct PktMeta {
     pub ts_ns: u64,
-    /// Offset in `Batch::data`, or in the map when `mapped`.
-    pub start: u64,
-    pub mapped: bool,
+    /// Offset in `Batch::data`, or in chunk `src` of the batch.
+    pub start: u32,
+    /// Index into the batch's chunks; `OWN` when the bytes were copied into `Batch::data`.
+    pub src: u16,
     pub len: u32,
     pub orig_len: u32,
     pub linktype: u16,
     pub iface: u16,
 }
 
-/// A batch of packets: copied out of the reader into one contiguous buffer, or (for a
-/// memory-mapped file) referring to the map, whose windows it keeps alive.
+/// `PktMeta::src` of a packet copied into the batch.
+const OWN: u16 = u16::MAX;
+
+/// A batch of packets: copied out of the reader into one contiguous buffer, or referring to
+/// the shared chunks they were read into, which it keeps alive.
 #[derive(Debug, Default)]
 pub struct Batch {
     pub data: Vec<u8>,
     pub pkts: Vec<PktMeta>,
-    map: Option<Arc<Mmap>>,
-    windows: Vec<Arc<Window>>,
+    chunks: Vec<Arc<Chunk>>,
 }
 
 impl Batch {
@@ -70,39 +70,27 @@ impl Batch {
         Batch {
             data: Vec::with_capacity(bytes),
             pkts: Vec::with_capacity(pkts),
-            map: None,
-            windows: Vec::new(),
+            chunks: Vec::new(),
         }
     }
 
     pub fn push(&mut self, p: &PacketRef<'_>) {
-        let (start, mapped) = match p.mapped {
-            Some(m)
-                if !self
-                    .map
-                    .as_ref()
-                    .is_some_and(|own| !Arc::ptr_eq(own, m.map)) =>
-            {
-                if self.map.is_none() {
-                    self.map = Some(m.map.clone());
+        let (start, src) = match p.chunk {
+            Some(c) => {
+                if !self.chunks.last().is_some_and(|l| Arc::ptr_eq(l, c.chunk)) {
+                    self.chunks.push(c.chunk.clone());
                 }
-                for w in m.windows {
-                    if !self.windows.last().is_some_and(|l| Arc::ptr_eq(l, w)) {
-                        self.windows.push(w.clone());
-                    }
+                match u16::try_from(self.chunks.len() - 1) {
+                    Ok(i) if i != OWN => (c.off, i),
+                    _ => self.copy_in(p.data),
                 }
-                (m.off, true)
             }
-            _ => {
-                let start = self.data.len() as u64;
-                self.data.extend_from_slice(p.data);
-                (start, false)
-            }
+            None => self.copy_in(p.data),
         };
         self.pkts.push(PktMeta {
             ts_ns: p.ts_ns,
             start,
-            mapped,
+            src,
             len: p.data.len() as u32,
             orig_len: p.orig_len,
             linktype: p.linktype,
@@ -110,11 +98,16 @@ impl Batch {
         });
     }
 
+    fn copy_in(&mut self, d: &[u8]) -> (u32, u16) {
+        let start = self.data.len() as u32;
+        self.data.extend_from_slice(d);
+        (start, OWN)
+    }
+
     pub fn clear(&mut self) {
         self.data.clear();
         self.pkts.clear();
-        self.windows.clear();
-        self.map = None;
+        self.chunks.clear();
     }
 
     pub fn len(&self) -> usize {
@@ -125,12 +118,27 @@ impl Batch {
         self.pkts.is_empty()
     }
 
+    /// The bytes of packet `i`, if there is one.
+    #[inline]
+    pub fn bytes(&self, i: usize) -> Option<&[u8]> {
+        let m = self.pkts.get(i)?;
+        let (start, end) = (m.start as usize, m.start as usize + m.len as usize);
+        match m.src {
+            OWN => self.data.get(start..end),
+            c => self.chunks.get(usize::from(c))?.get(start..end),
+        }
+    }
+
     pub fn get(&self, i: usize) -> PacketRef<'_> {
         let m = self.pkts[i];
         let (start, end) = (m.start as usize, m.start as usize + m.len as usize);
-        let data: &[u8] = match (&self.map, m.mapped) {
-            (Some(map), true) => map.get(start..end).unwrap_or(&[]),
-            _ => self.data.get(start..end).unwrap_or(&[]),
+        let data: &[u8] = match m.src {
+            OWN => self.data.get(start..end).unwrap_or(&[]),
+            i => self
+                .chunks
+                .get(usize::from(i))
+                .and_then(|c| c.get(start..end))
+                .unwrap_or(&[]),
         };
         PacketRef {
             ts_ns: m.ts_ns,
@@ -138,7 +146,7 @@ impl Batch {
             iface: m.iface,
             orig_len: m.orig_len,
             data,
-            mapped: None,
+            chunk: None,
         }
     }
 }

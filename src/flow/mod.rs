@@ -6,7 +6,7 @@ mod tcp;
 pub use tcp::{TcpStream, MAX_OOO_BYTES, MAX_OOO_SEGMENTS};
 
 use crate::extract::AppStream;
-use rustc_hash::{FxHashMap, FxHasher};
+use rustc_hash::FxHasher;
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
@@ -17,8 +17,11 @@ pub const DEFAULT_MAX_FLOWS: usize = 262_144;
 pub const TIMEOUT_TCP_NS: u64 = 600_000_000_000;
 pub const TIMEOUT_TCP_CLOSED_NS: u64 = 30_000_000_000;
 pub const TIMEOUT_UDP_NS: u64 = 120_000_000_000;
-/// Slab slots the incremental sweep visits per packet (see `FlowTable::maybe_sweep`).
-const SWEEP_SLOTS_PER_PACKET: usize = 2;
+/// Incremental sweep (see `FlowTable::maybe_sweep`): one slab slot every this many packets,
+const SWEEP_EVERY_PACKETS: u32 = 4;
+/// and this many slots whenever packet time has advanced by `SWEEP_STEP_NS`.
+const SWEEP_SLOTS_PER_STEP: usize = 256;
+const SWEEP_STEP_NS: u64 = 1_000_000_000;
 /// Default cap on bytes held for reassembly (out-of-order segments and parser buffers) by all
 /// the flows of one worker together.
 pub const DEFAULT_MAX_REASSEMBLY_BYTES: usize = 128 << 20;
@@ -175,25 +178,57 @@ pub struct TableStats {
 
 /// Recently used flows remembered per table. Traffic comes in trains: on a realistic mix,
 /// half the packets belong to the previous packet's flow and nine in ten to one of the last
-/// eight, so checking these first skips the hash lookup for most packets.
+/// eight, so checking these first skips the hash table for most packets.
 const RECENT: usize = 8;
+
+/// Hash of a flow key, computed once per packet and used both for the recent-flow check and
+/// the table (which keeps no hasher of its own).
+#[inline]
+fn key_hash(k: &FlowKey) -> u64 {
+    let bits = |ip: IpAddr| -> u128 {
+        match ip {
+            IpAddr::V4(a) => u128::from(u32::from(a)),
+            IpAddr::V6(a) => u128::from(a),
+        }
+    };
+    let (a, b) = (bits(k.a), bits(k.b));
+    let mut x = (a as u64)
+        ^ ((a >> 64) as u64).rotate_left(17)
+        ^ (b as u64).rotate_left(31)
+        ^ ((b >> 64) as u64).rotate_left(47)
+        ^ (u64::from(k.pa) << 48
+            | u64::from(k.pb) << 32
+            | u64::from(k.proto) << 24
+            | u64::from(k.vlan[0]) << 12
+            | u64::from(k.vlan[1]));
+    // fmix64: spreads the bits so both the table index and the tag are good.
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
+}
 
 /// Bounded flow table: at the cap, the oldest flow (by creation) is evicted.
 ///
-/// Flows live in a slab (`Vec<Flow>` plus a free list) and the hash map holds only key ->
-/// slot, so the map stays small enough for the cache and a slot index can be remembered
-/// between packets.
+/// Flows live in a slab (`Vec<Slot>` plus a free list) and the hash table holds only slot
+/// indexes, so it stays small enough for the cache and a slot can be remembered between
+/// packets.
 pub struct FlowTable {
-    map: FxHashMap<FlowKey, u32>,
+    map: hashbrown::HashTable<u32>,
     slab: Vec<Slot>,
     free: Vec<u32>,
-    recent: [(FlowKey, u32); RECENT],
+    /// (key hash, slot) of recently used flows.
+    recent: [(u64, u32); RECENT],
     recent_next: usize,
     order: VecDeque<(FlowKey, u64)>,
     max: usize,
     /// Next slab slot the incremental sweep looks at, and the bytes counted so far this pass.
     sweep_at: usize,
     sweep_buffered: usize,
+    /// Packet counter and packet time of the last sweep step.
+    sweep_tick: u32,
+    sweep_ts: u64,
     /// Reassembly bytes held by all flows: exact after each sweep pass, kept up to date in
     /// between by the worker (flows that went away are subtracted at the end of the next
     /// pass, so between passes it can only overestimate).
@@ -201,32 +236,27 @@ pub struct FlowTable {
     pub stats: TableStats,
 }
 
-/// A slab slot: the flow and the key it is filed under (`None` when free).
+/// A slab slot: the flow, the key it is filed under (`None` when free) and the key's hash.
 struct Slot {
     key: Option<FlowKey>,
+    hash: u64,
     flow: Flow,
 }
 
 impl FlowTable {
     pub fn new(max: usize) -> Self {
-        let none = FlowKey {
-            a: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-            b: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-            pa: 0,
-            pb: 0,
-            proto: 0,
-            vlan: [0, 0],
-        };
         FlowTable {
-            map: FxHashMap::default(),
+            map: hashbrown::HashTable::new(),
             slab: Vec::new(),
             free: Vec::new(),
-            recent: [(none, u32::MAX); RECENT],
+            recent: [(0, u32::MAX); RECENT],
             recent_next: 0,
             order: VecDeque::new(),
             max: max.max(1),
             sweep_at: 0,
             sweep_buffered: 0,
+            sweep_tick: 0,
+            sweep_ts: 0,
             buffered: 0,
             stats: TableStats::default(),
         }
@@ -247,43 +277,75 @@ impl FlowTable {
     }
 
     #[inline]
-    fn find(&mut self, key: &FlowKey) -> Option<u32> {
-        for &(k, i) in &self.recent {
-            if k == *key && self.slab.get(i as usize).is_some_and(|s| s.key == Some(k)) {
+    fn find(&mut self, key: &FlowKey, h: u64) -> Option<u32> {
+        for &(rh, i) in &self.recent {
+            if rh == h
+                && self
+                    .slab
+                    .get(i as usize)
+                    .is_some_and(|s| s.key.as_ref() == Some(key))
+            {
                 return Some(i);
             }
         }
-        let i = *self.map.get(key)?;
-        self.recent[self.recent_next] = (*key, i);
-        self.recent_next = (self.recent_next + 1) % RECENT;
+        let slab = &self.slab;
+        let i = *self.map.find(h, |i| {
+            slab.get(*i as usize)
+                .is_some_and(|s| s.key.as_ref() == Some(key))
+        })?;
+        self.remember(h, i);
         Some(i)
     }
 
+    #[inline]
+    fn remember(&mut self, h: u64, i: u32) {
+        self.recent[self.recent_next] = (h, i);
+        self.recent_next = (self.recent_next + 1) % RECENT;
+    }
+
+    fn slot_of(&self, key: &FlowKey) -> Option<u32> {
+        let h = key_hash(key);
+        self.map
+            .find(h, |i| {
+                self.slab
+                    .get(*i as usize)
+                    .is_some_and(|s| s.key.as_ref() == Some(key))
+            })
+            .copied()
+    }
+
     fn remove(&mut self, key: &FlowKey) {
-        if let Some(i) = self.map.remove(key) {
-            if let Some(s) = self.slab.get_mut(i as usize) {
-                s.key = None;
-                // Free the flow's buffers now; the slot is reused by the next new flow.
-                s.flow = Flow::new(0, 0);
-            }
-            self.free.push(i);
+        let h = key_hash(key);
+        let slab = &self.slab;
+        let Ok(entry) = self.map.find_entry(h, |i| {
+            slab.get(*i as usize)
+                .is_some_and(|s| s.key.as_ref() == Some(key))
+        }) else {
+            return;
+        };
+        let (i, _) = entry.remove();
+        if let Some(s) = self.slab.get_mut(i as usize) {
+            s.key = None;
+            // Free the flow's buffers now; the slot is reused by the next new flow.
+            s.flow = Flow::new(0, 0);
         }
+        self.free.push(i);
     }
 
     /// As [`FlowTable::get`], with the table's reassembly byte count beside the flow.
     pub fn get_with_budget(&mut self, key: FlowKey, ts: u64) -> (&mut Flow, bool, &mut usize) {
         self.maybe_sweep(ts);
+        let h = key_hash(&key);
         let mut created = false;
-        let idx = match self.find(&key) {
+        let idx = match self.find(&key, h) {
             Some(i) => i,
             None => {
                 while self.map.len() >= self.max {
                     match self.order.pop_front() {
                         Some((k, first)) => {
                             let same = self
-                                .map
-                                .get(&k)
-                                .and_then(|i| self.slab.get(*i as usize))
+                                .slot_of(&k)
+                                .and_then(|i| self.slab.get(i as usize))
                                 .is_some_and(|s| s.flow.first_ns == first);
                             if same {
                                 self.remove(&k);
@@ -295,6 +357,7 @@ impl FlowTable {
                 }
                 let slot = Slot {
                     key: Some(key),
+                    hash: h,
                     flow: Flow::new(key.flow_id(ts), ts),
                 };
                 let i = match self.free.pop() {
@@ -307,9 +370,10 @@ impl FlowTable {
                         (self.slab.len() - 1) as u32
                     }
                 };
-                self.map.insert(key, i);
-                self.recent[self.recent_next] = (key, i);
-                self.recent_next = (self.recent_next + 1) % RECENT;
+                let slab = &self.slab;
+                self.map
+                    .insert_unique(h, i, |j| slab.get(*j as usize).map_or(0, |s| s.hash));
+                self.remember(h, i);
                 self.order.push_back((key, ts));
                 self.stats.created += 1;
                 created = true;
@@ -330,7 +394,18 @@ impl FlowTable {
         if self.slab.is_empty() {
             return;
         }
-        for _ in 0..SWEEP_SLOTS_PER_PACKET {
+        // One slot every few packets, and a larger step when packet time has moved on (a
+        // quiet link still expires its flows).
+        self.sweep_tick = self.sweep_tick.wrapping_add(1);
+        let steps = if now >= self.sweep_ts + SWEEP_STEP_NS {
+            self.sweep_ts = now;
+            SWEEP_SLOTS_PER_STEP
+        } else if self.sweep_tick % SWEEP_EVERY_PACKETS == 0 {
+            1
+        } else {
+            return;
+        };
+        for _ in 0..steps {
             if self.sweep_at >= self.slab.len() {
                 // A pass is complete: its byte count is the table's.
                 self.sweep_at = 0;
@@ -361,12 +436,13 @@ impl FlowTable {
         // The eviction queue keeps entries of flows already gone; compact it when it holds
         // twice the cap, so it stays bounded (amortised: at most once per `max` new flows).
         if self.order.len() > 2 * self.max + 64 {
-            let (map, slab) = (&self.map, &self.slab);
-            self.order.retain(|(k, first)| {
-                map.get(k)
-                    .and_then(|i| slab.get(*i as usize))
+            let mut order = std::mem::take(&mut self.order);
+            order.retain(|(k, first)| {
+                self.slot_of(k)
+                    .and_then(|i| self.slab.get(i as usize))
                     .is_some_and(|s| s.flow.first_ns == *first)
             });
+            self.order = order;
         }
     }
 }
