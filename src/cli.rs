@@ -43,6 +43,22 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 8.0)]
     pub stats_interval: f64,
 
+    /// Cap on flows tracked per worker (oldest evicted first, counted).
+    #[arg(long, value_name = "N", default_value_t = crate::flow::DEFAULT_MAX_FLOWS)]
+    pub max_flows: usize,
+
+    /// Cap on bytes held for TCP reassembly by all flows of one worker together.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::flow::DEFAULT_MAX_REASSEMBLY_BYTES)]
+    pub reassembly_memcap: usize,
+
+    /// Cap on IP datagrams being reassembled from fragments, per worker.
+    #[arg(long, value_name = "N", default_value_t = crate::decode::defrag::DEFAULT_MAX_DATAGRAMS)]
+    pub max_fragment_datagrams: usize,
+
+    /// Cap on fragment bytes held, per worker.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::decode::defrag::DEFAULT_MAX_BYTES)]
+    pub fragment_memcap: usize,
+
     /// Worker threads (default: number of cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,

@@ -193,6 +193,10 @@ fn run(cli: &Cli) -> ExitCode {
     let mut cfg = Config::new(cli.read.clone());
     cfg.stats_interval = std::time::Duration::from_secs_f64(cli.stats_interval.min(1e6));
     cfg.threads = threads;
+    cfg.max_flows = cli.max_flows.max(1);
+    cfg.max_reassembly = cli.reassembly_memcap;
+    cfg.defrag.max_datagrams = cli.max_fragment_datagrams.max(1);
+    cfg.defrag.max_bytes = cli.fragment_memcap;
     cfg.types = types;
     cfg.progress = !cli.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
     match &cli.signatures {

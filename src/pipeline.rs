@@ -114,7 +114,11 @@ pub fn run_shared(
     let writer = thread::spawn(move || writer_loop(ev_rx, sink, wcfg));
     let mut txs = Vec::with_capacity(n);
     let mut workers = Vec::with_capacity(n);
-    for _ in 0..n {
+    // One worker: the reader thread does its work itself, so `--threads 1` is one thread of
+    // packet work (as Suricata's single runmode), not a reader and a worker on two cores.
+    let mut inline = (n == 1).then(|| Worker::new(shared.load_full(), cfg, ev_tx.clone()));
+    let mut inline_snapshot = Instant::now();
+    for _ in 0..usize::from(n > 1) * n {
         let (tx, rx) = bounded::<WorkBatch>(QUEUE_BATCHES);
         txs.push(tx);
         let shared = shared.clone();
@@ -138,14 +142,7 @@ pub fn run_shared(
                     if let Some(ahead) = wb.batch.bytes(i + PREFETCH_AHEAD) {
                         prefetch(ahead);
                     }
-                    let p = wb.batch.get(i);
-                    if w.c.packets % PKT_TIME_SAMPLE == 0 {
-                        let t = Instant::now();
-                        w.packet(&p, &wb.source);
-                        w.pkt_ns.record(t.elapsed().as_nanos() as u64);
-                    } else {
-                        w.packet(&p, &wb.source);
-                    }
+                    w.timed_packet(&wb.batch.get(i), &wb.source);
                 }
                 w.flush();
                 if last_snapshot.elapsed() >= interval {
@@ -187,11 +184,28 @@ pub fn run_shared(
                 reader_pkts += 1;
                 reader_bytes += p.data.len() as u64;
                 progress.tick(p.data.len() as u64 + 16);
-                let w = if n == 1 {
-                    0
-                } else {
-                    (shard_of(p) % n as u64) as usize
-                };
+                if let Some(w) = inline.as_mut() {
+                    if reader_pkts % INLINE_BATCH == 1 {
+                        let current = shared.load();
+                        if !Arc::ptr_eq(&current, &w.rules) {
+                            w.rules = current.clone();
+                        }
+                        w.batch_at = Instant::now();
+                        if inline_snapshot.elapsed() >= cfg.stats_interval {
+                            inline_snapshot = Instant::now();
+                            let snap = Box::new((w.snapshot(), w.pkt_ns.clone()));
+                            let _ = w.tx.send(Msg::Worker(0, snap));
+                        }
+                    }
+                    w.timed_packet(p, &source);
+                    // Events go out at once: the next read may block (a pipe, a live
+                    // source), and an alert must not wait for traffic that may not come.
+                    if !w.pending.is_empty() {
+                        w.flush();
+                    }
+                    return;
+                }
+                let w = (shard_of(p) % n as u64) as usize;
                 if batches[w].is_empty() {
                     read_at[w] = Instant::now();
                 }
@@ -245,6 +259,12 @@ pub fn run_shared(
     }
     drop(txs);
     let _ = (reader_bytes, reader_pkts);
+    if let Some(mut w) = inline.take() {
+        w.flush();
+        let snap = Box::new((w.snapshot(), w.pkt_ns.clone()));
+        let _ = w.tx.send(Msg::Worker(0, snap));
+        report.counters.merge(&w.counters());
+    }
     let _ = reader_tx.send(Msg::Reader(Box::new(reader_perf)));
     drop(reader_tx);
     for w in workers {
@@ -337,6 +357,10 @@ fn shard_of(p: &PacketRef<'_>) -> u64 {
         _ => 0,
     }
 }
+
+/// Packets the inline worker (`--threads 1`) takes between flushes, reload checks and
+/// latency clock reads.
+const INLINE_BATCH: u64 = 64;
 
 /// Packets ahead whose headers a worker prefetches.
 const PREFETCH_AHEAD: usize = 4;
@@ -521,6 +545,18 @@ impl Worker {
             records: Vec::new(),
             batch_at: Instant::now(),
             pkt_ns: Hist::new(),
+        }
+    }
+
+    /// Processes one packet, timing one in `PKT_TIME_SAMPLE`.
+    #[inline]
+    fn timed_packet(&mut self, p: &PacketRef<'_>, source: &Arc<str>) {
+        if self.c.packets % PKT_TIME_SAMPLE == 0 {
+            let t = Instant::now();
+            self.packet(p, source);
+            self.pkt_ns.record(t.elapsed().as_nanos() as u64);
+        } else {
+            self.packet(p, source);
         }
     }
 

@@ -133,3 +133,30 @@ fn stats_interval_is_validated() {
         .expect("runs");
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn caps_are_configurable_and_counted() {
+    let run = |extra: &[&str]| {
+        let o = bin()
+            .args(["--types", "stats", "--threads", "1", "-q"])
+            .args(extra)
+            .arg("-r")
+            .arg(capture("eth-malicious.pcap"))
+            .output()
+            .expect("runs");
+        assert_eq!(o.status.code(), Some(0));
+        let recs = stats_records(&o.stdout);
+        recs.last().expect("stats record")["stats"]["flow"].clone()
+    };
+    let free = run(&[]);
+    assert_eq!(free["evicted_cap"].as_u64(), Some(0), "{free}");
+    let capped = run(&["--max-flows", "2"]);
+    assert!(capped["evicted_cap"].as_u64() > Some(0), "{capped}");
+    assert!(capped["active"].as_u64() <= Some(2), "{capped}");
+    assert_eq!(
+        capped["total"],
+        free["total"]
+            .as_u64()
+            .map_or(Value::Null, |_| capped["total"].clone())
+    );
+}
