@@ -25,6 +25,28 @@ impl Key for u128 {
 }
 
 const NONE: u32 = u32::MAX;
+/// A segment value with this bit set is the one entry covering it (most segments), so a
+/// lookup skips the set array.
+const ONE: u32 = 1 << 31;
+
+/// Entries covering an address, most specific first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found<'a> {
+    None,
+    One(u32),
+    Many(&'a [u32]),
+}
+
+impl Found<'_> {
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        let (one, many): (Option<u32>, &[u32]) = match *self {
+            Found::None => (None, &[]),
+            Found::One(i) => (Some(i), &[]),
+            Found::Many(s) => (None, s),
+        };
+        one.into_iter().chain(many.iter().copied())
+    }
+}
 
 pub struct IpTable<K: Key> {
     /// For each value of the address's top 16 bits, the first segment starting at or after
@@ -105,7 +127,7 @@ impl<K: Key> IpTable<K> {
 
     /// Entries whose range contains `addr`, most specific first.
     #[inline]
-    pub fn lookup(&self, addr: u128) -> &[u32] {
+    pub fn lookup(&self, addr: u128) -> Found<'_> {
         let b = (addr >> u32::from(self.bits - 16)) as usize;
         let (lo, hi) = match (self.buckets.get(b), self.buckets.get(b + 1)) {
             (Some(lo), Some(hi)) => (*lo as usize, *hi as usize),
@@ -117,14 +139,17 @@ impl<K: Key> IpTable<K> {
             None => 0,
         };
         let Some(&(_, set)) = i.checked_sub(1).and_then(|i| self.segs.get(i)) else {
-            return &[];
+            return Found::None;
         };
         if set == NONE {
-            return &[];
+            return Found::None;
+        }
+        if set & ONE != 0 {
+            return Found::One(set & !ONE);
         }
         let at = set as usize;
         let n = self.sets.get(at).copied().unwrap_or(0) as usize;
-        self.sets.get(at + 1..at + 1 + n).unwrap_or(&[])
+        Found::Many(self.sets.get(at + 1..at + 1 + n).unwrap_or(&[]))
     }
 }
 
@@ -140,18 +165,14 @@ impl Build {
     fn emit(&mut self, pos: u128, stack: &[(u128, u32)]) {
         let set = if stack.is_empty() {
             NONE
-        } else {
-            let key: Vec<u32> = stack.iter().rev().map(|e| e.1).collect();
-            match self.interned.get(&key) {
-                Some(i) => *i,
-                None => {
-                    let at = self.sets.len() as u32;
-                    self.sets.push(key.len() as u32);
-                    self.sets.extend_from_slice(&key);
-                    self.interned.insert(key, at);
-                    at
-                }
+        } else if let [(_, id)] = stack {
+            if *id < ONE {
+                ONE | *id
+            } else {
+                self.intern(stack)
             }
+        } else {
+            self.intern(stack)
         };
         if let Some(last) = self.segs.last_mut() {
             if last.0 == pos {
@@ -165,6 +186,21 @@ impl Build {
         }
         self.segs.push((pos, set));
     }
+
+    /// The set offset of a stack of covering entries (innermost last), interned.
+    fn intern(&mut self, stack: &[(u128, u32)]) -> u32 {
+        let key: Vec<u32> = stack.iter().rev().map(|e| e.1).collect();
+        match self.interned.get(&key) {
+            Some(i) => *i,
+            None => {
+                let at = self.sets.len() as u32;
+                self.sets.push(key.len() as u32);
+                self.sets.extend_from_slice(&key);
+                self.interned.insert(key, at);
+                at
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -173,6 +209,10 @@ mod tests {
 
     fn v4(a: u8, b: u8, c: u8, d: u8) -> u128 {
         u128::from(u32::from_be_bytes([a, b, c, d]))
+    }
+
+    fn ids<K: Key>(t: &IpTable<K>, a: u128) -> Vec<u32> {
+        t.lookup(a).iter().collect()
     }
 
     #[test]
@@ -188,14 +228,14 @@ mod tests {
             ],
             32,
         );
-        assert_eq!(t.lookup(v4(10, 1, 2, 3)), &[3, 2, 1, 6]);
-        assert_eq!(t.lookup(v4(10, 1, 3, 3)), &[2, 1, 6]);
-        assert_eq!(t.lookup(v4(10, 2, 0, 0)), &[1, 6]);
-        assert_eq!(t.lookup(v4(11, 0, 0, 0)), &[6]);
-        assert_eq!(t.lookup(v4(192, 168, 255, 255)), &[4, 6]);
-        assert_eq!(t.lookup(v4(255, 255, 255, 255)), &[5, 6]);
+        assert_eq!(ids(&t, v4(10, 1, 2, 3)), &[3, 2, 1, 6]);
+        assert_eq!(ids(&t, v4(10, 1, 3, 3)), &[2, 1, 6]);
+        assert_eq!(ids(&t, v4(10, 2, 0, 0)), &[1, 6]);
+        assert_eq!(ids(&t, v4(11, 0, 0, 0)), &[6]);
+        assert_eq!(ids(&t, v4(192, 168, 255, 255)), &[4, 6]);
+        assert_eq!(ids(&t, v4(255, 255, 255, 255)), &[5, 6]);
         let t = IpTable::<u128>::build(vec![(u128::MAX, 128, 9), (1u128 << 127, 1, 8)], 128);
-        assert_eq!(t.lookup(u128::MAX), &[9, 8]);
-        assert_eq!(t.lookup(0), &[] as &[u32]);
+        assert_eq!(ids(&t, u128::MAX), &[9, 8]);
+        assert_eq!(ids(&t, 0), &[] as &[u32]);
     }
 }
