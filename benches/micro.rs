@@ -7,25 +7,20 @@
 //!   CIDRs, 2,000 user-agent patterns); throughput is reported in lookups per second.
 //! - `load`: compiling the bundled packs, and the scale set from its plain lists.
 
-use cloudtap::capture::FileReader;
 use cloudtap::decode::{self, Outcome, Transport};
 use cloudtap::detect::{self, Field};
 use cloudtap::extract::{dns, http, tls};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[path = "common/scale.rs"]
 mod scale_lists;
 
-fn frames(path: &Path) -> Vec<(u16, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut r = FileReader::open(path).expect("capture");
-    r.for_each(|p| out.push((p.linktype, p.data.to_vec())))
-        .expect("read");
-    out
-}
+#[path = "common/frames.rs"]
+mod common_frames;
+use common_frames::frames;
 
 fn capture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -6,7 +6,6 @@
 //!    times (default 3000) with shifted ports and times, at 1 and 2 threads: Gbit/s, Mpkt/s
 //!    and the process's peak RSS.
 
-use cloudtap::capture::FileReader;
 use cloudtap::decode::{self, Outcome, Transport};
 use cloudtap::detect::{self, Field};
 use cloudtap::extract::{dns, http, tls};
@@ -36,13 +35,9 @@ fn time<F: FnMut()>(name: &str, iters: u64, mut f: F) {
     println!("{name:<44} {ns:>9.1} ns/op {:>9.2} M op/s", 1e3 / ns);
 }
 
-fn frames(path: &Path) -> Vec<(u16, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut r = FileReader::open(path).expect("capture");
-    r.for_each(|p| out.push((p.linktype, p.data.to_vec())))
-        .expect("read");
-    out
-}
+#[path = "common/frames.rs"]
+mod common_frames;
+use common_frames::frames;
 
 /// Replays a classic little-endian pcap `repeat` times with the client ports and timestamps
 /// shifted per round, so every round is new flows.
