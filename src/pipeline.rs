@@ -130,10 +130,7 @@ pub fn run_shared(
             let mut w = Worker::new(shared.load_full(), &cfg, ev_tx);
             let mut last_snapshot = Instant::now();
             for wb in rx {
-                let current = shared.load();
-                if !Arc::ptr_eq(&current, &w.rules) {
-                    w.rules = current.clone();
-                }
+                w.refresh_rules(&shared);
                 w.batch_at = wb.read_at;
                 for i in 0..wb.batch.len() {
                     // The packet bytes were written by the reader's core a while ago and
@@ -147,12 +144,10 @@ pub fn run_shared(
                 w.flush();
                 if last_snapshot.elapsed() >= interval {
                     last_snapshot = Instant::now();
-                    let snap = Box::new((w.snapshot(), w.pkt_ns.clone()));
-                    let _ = w.tx.send(Msg::Worker(index, snap));
+                    w.send_snapshot(index);
                 }
             }
-            let snap = Box::new((w.snapshot(), w.pkt_ns.clone()));
-            let _ = w.tx.send(Msg::Worker(index, snap));
+            w.send_snapshot(index);
             w.counters()
         }));
     }
@@ -162,7 +157,6 @@ pub fn run_shared(
         ..Perf::default()
     };
     let mut report = RunReport::default();
-    let mut reader_bytes = 0u64;
     let mut reader_pkts = 0u64;
     for path in &cfg.files {
         let source: Arc<str> = path
@@ -182,19 +176,14 @@ pub fn run_shared(
                 .collect();
             let res = r.for_each(|p: &PacketRef<'_>| {
                 reader_pkts += 1;
-                reader_bytes += p.data.len() as u64;
                 progress.tick(p.data.len() as u64 + 16);
                 if let Some(w) = inline.as_mut() {
                     if reader_pkts % INLINE_BATCH == 1 {
-                        let current = shared.load();
-                        if !Arc::ptr_eq(&current, &w.rules) {
-                            w.rules = current.clone();
-                        }
+                        w.refresh_rules(&shared);
                         w.batch_at = Instant::now();
                         if inline_snapshot.elapsed() >= cfg.stats_interval {
                             inline_snapshot = Instant::now();
-                            let snap = Box::new((w.snapshot(), w.pkt_ns.clone()));
-                            let _ = w.tx.send(Msg::Worker(0, snap));
+                            w.send_snapshot(0);
                         }
                     }
                     w.timed_packet(p, &source);
@@ -258,11 +247,9 @@ pub fn run_shared(
         }
     }
     drop(txs);
-    let _ = (reader_bytes, reader_pkts);
     if let Some(mut w) = inline.take() {
         w.flush();
-        let snap = Box::new((w.snapshot(), w.pkt_ns.clone()));
-        let _ = w.tx.send(Msg::Worker(0, snap));
+        w.send_snapshot(0);
         report.counters.merge(&w.counters());
     }
     let _ = reader_tx.send(Msg::Reader(Box::new(reader_perf)));
@@ -546,6 +533,20 @@ impl Worker {
             batch_at: Instant::now(),
             pkt_ns: Hist::new(),
         }
+    }
+
+    /// Picks up a reloaded signature set, if any (one atomic load, no lock).
+    fn refresh_rules(&mut self, shared: &ArcSwap<Ruleset>) {
+        let current = shared.load();
+        if !Arc::ptr_eq(&current, &self.rules) {
+            self.rules = current.clone();
+        }
+    }
+
+    /// Sends the writer this worker's counters and packet-time histogram so far.
+    fn send_snapshot(&self, index: usize) {
+        let snap = Box::new((self.snapshot(), self.pkt_ns.clone()));
+        let _ = self.tx.send(Msg::Worker(index, snap));
     }
 
     /// Processes one packet, timing one in `PKT_TIME_SAMPLE`.

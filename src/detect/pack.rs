@@ -226,6 +226,17 @@ pub fn load_set(set: &SourceSet) -> Result<Ruleset, LoadError> {
     ctx.builder.build().map_err(|e| LoadError::Invalid(vec![e]))
 }
 
+/// A signature's or import's severity (3 when neither it nor `[defaults]` sets one),
+/// reporting a value outside 1..=4 at `at`.
+fn checked_severity(ctx: &mut Ctx, severity: Option<u8>, at: &str) -> u8 {
+    let severity = severity.unwrap_or(3);
+    if !(1..=4).contains(&severity) {
+        ctx.errors
+            .push(format!("{at}: severity {severity} must be 1 to 4"));
+    }
+    severity
+}
+
 fn parse_action(a: Option<&str>, default: Action) -> Result<Action, String> {
     match a {
         None => Ok(default),
@@ -399,11 +410,7 @@ fn load_toml(ctx: &mut Ctx, set: &SourceSet, f: &SourceFile, text: &str) {
         let s = sd.get_ref();
         let at = |l: usize| format!("{file}:{l}");
         ctx.claim_id(s.id, at(line));
-        let severity = s.severity.or(d.severity).unwrap_or(3);
-        if !(1..=4).contains(&severity) {
-            ctx.errors
-                .push(format!("{}: severity {severity} must be 1 to 4", at(line)));
-        }
+        let severity = checked_severity(ctx, s.severity.or(d.severity), &at(line));
         if s.msg.trim().is_empty() {
             ctx.errors.push(format!("{}: msg is empty", at(line)));
         }
@@ -560,11 +567,7 @@ fn load_import(
             return;
         }
     };
-    let severity = i.severity.or(d.severity).unwrap_or(3);
-    if !(1..=4).contains(&severity) {
-        ctx.errors
-            .push(format!("{at}: severity {severity} must be 1 to 4"));
-    }
+    let severity = checked_severity(ctx, i.severity.or(d.severity), &at);
     let sig = Signature {
         id: i.id,
         rev: i.rev,

@@ -236,6 +236,13 @@ pub struct FlowTable {
     pub stats: TableStats,
 }
 
+/// Whether slab slot `i` holds the flow filed under `key`.
+#[inline]
+fn holds(slab: &[Slot], i: u32, key: &FlowKey) -> bool {
+    slab.get(i as usize)
+        .is_some_and(|s| s.key.as_ref() == Some(key))
+}
+
 /// A slab slot: the flow, the key it is filed under (`None` when free) and the key's hash.
 struct Slot {
     key: Option<FlowKey>,
@@ -279,20 +286,12 @@ impl FlowTable {
     #[inline]
     fn find(&mut self, key: &FlowKey, h: u64) -> Option<u32> {
         for &(rh, i) in &self.recent {
-            if rh == h
-                && self
-                    .slab
-                    .get(i as usize)
-                    .is_some_and(|s| s.key.as_ref() == Some(key))
-            {
+            if rh == h && holds(&self.slab, i, key) {
                 return Some(i);
             }
         }
         let slab = &self.slab;
-        let i = *self.map.find(h, |i| {
-            slab.get(*i as usize)
-                .is_some_and(|s| s.key.as_ref() == Some(key))
-        })?;
+        let i = *self.map.find(h, |i| holds(slab, *i, key))?;
         self.remember(h, i);
         Some(i)
     }
@@ -305,22 +304,13 @@ impl FlowTable {
 
     fn slot_of(&self, key: &FlowKey) -> Option<u32> {
         let h = key_hash(key);
-        self.map
-            .find(h, |i| {
-                self.slab
-                    .get(*i as usize)
-                    .is_some_and(|s| s.key.as_ref() == Some(key))
-            })
-            .copied()
+        self.map.find(h, |i| holds(&self.slab, *i, key)).copied()
     }
 
     fn remove(&mut self, key: &FlowKey) {
         let h = key_hash(key);
         let slab = &self.slab;
-        let Ok(entry) = self.map.find_entry(h, |i| {
-            slab.get(*i as usize)
-                .is_some_and(|s| s.key.as_ref() == Some(key))
-        }) else {
+        let Ok(entry) = self.map.find_entry(h, |i| holds(slab, *i, key)) else {
             return;
         };
         let (i, _) = entry.remove();
