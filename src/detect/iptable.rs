@@ -12,15 +12,25 @@ use rustc_hash::FxHashMap;
 /// quarter of the size (and of the cache lines) it would be as `u128`.
 pub trait Key: Copy + Ord + Default + std::fmt::Debug {
     fn from_u128(v: u128) -> Self;
+    /// The top 16 bits: the bucket an address falls in.
+    fn top16(self) -> usize;
 }
 impl Key for u32 {
     fn from_u128(v: u128) -> Self {
         v as u32
     }
+    #[inline]
+    fn top16(self) -> usize {
+        (self >> 16) as usize
+    }
 }
 impl Key for u128 {
     fn from_u128(v: u128) -> Self {
         v
+    }
+    #[inline]
+    fn top16(self) -> usize {
+        (self >> 112) as usize
     }
 }
 
@@ -37,6 +47,7 @@ pub enum Found<'a> {
     Many(&'a [u32]),
 }
 
+#[cfg(test)]
 impl Found<'_> {
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         let (one, many): (Option<u32>, &[u32]) = match *self {
@@ -49,11 +60,12 @@ impl Found<'_> {
 }
 
 pub struct IpTable<K: Key> {
-    /// For each value of the address's top 16 bits, the first segment starting at or after
-    /// that block (65,537 entries): the binary search then runs within one block, in cache.
-    buckets: HugeVec<u32>,
-    /// Address width (32 or 128).
-    bits: u8,
+    /// For each value of the address's top 16 bits (65,537 entries): the first segment
+    /// starting at or after that block, and the set in force at the block's first address.
+    /// The binary search then runs within one block, in cache; an address in a block where
+    /// no segment starts, or before its first one, needs no segment at all (about a third of
+    /// random IPv4 lookups with 200,000 ranges, and nearly every IPv6 one).
+    buckets: HugeVec<(u32, u32)>,
     /// Segment start, and where its covering entries are in `sets` (`NONE`: uncovered).
     /// Kept side by side so finding a segment and its set costs one cache line.
     segs: HugeVec<(K, u32)>,
@@ -113,13 +125,19 @@ impl<K: Key> IpTable<K> {
             b.emit(last + 1, &stack);
         }
         let shift = u32::from(bits - 16);
-        let buckets: Vec<u32> = (0..=65_536u128)
-            .map(|k| b.segs.partition_point(|s| (s.0 >> shift) < k) as u32)
+        let buckets: Vec<(u32, u32)> = (0..=65_536u128)
+            .map(|k| {
+                let first = b.segs.partition_point(|s| (s.0 >> shift) < k);
+                let at_start = match first.checked_sub(1).and_then(|i| b.segs.get(i)) {
+                    Some(s) => s.1,
+                    None => NONE,
+                };
+                (first as u32, at_start)
+            })
             .collect();
         let segs: Vec<(K, u32)> = b.segs.iter().map(|(p, s)| (K::from_u128(*p), *s)).collect();
         IpTable {
             buckets: HugeVec::from_slice(&buckets),
-            bits,
             segs: HugeVec::from_slice(&segs),
             sets: HugeVec::from_slice(&b.sets),
         }
@@ -127,19 +145,18 @@ impl<K: Key> IpTable<K> {
 
     /// Entries whose range contains `addr`, most specific first.
     #[inline]
-    pub fn lookup(&self, addr: u128) -> Found<'_> {
-        let b = (addr >> u32::from(self.bits - 16)) as usize;
-        let (lo, hi) = match (self.buckets.get(b), self.buckets.get(b + 1)) {
-            (Some(lo), Some(hi)) => (*lo as usize, *hi as usize),
-            _ => (0, self.segs.len()),
+    pub fn lookup(&self, key: K) -> Found<'_> {
+        let b = key.top16();
+        let (lo, hi, at_start) = match (self.buckets.get(b), self.buckets.get(b + 1)) {
+            (Some(lo), Some(hi)) => (lo.0 as usize, hi.0 as usize, lo.1),
+            _ => return Found::None,
         };
-        let key = K::from_u128(addr);
-        let i = match self.segs.get(lo..hi) {
-            Some(block) => lo + block.partition_point(|s| s.0 <= key),
-            None => 0,
-        };
-        let Some(&(_, set)) = i.checked_sub(1).and_then(|i| self.segs.get(i)) else {
-            return Found::None;
+        let set = match self.segs.get(lo..hi) {
+            Some(block) if lo < hi => match block.partition_point(|s| s.0 <= key) {
+                0 => at_start,
+                n => block.get(n - 1).map_or(NONE, |s| s.1),
+            },
+            _ => at_start,
         };
         if set == NONE {
             return Found::None;
@@ -212,7 +229,7 @@ mod tests {
     }
 
     fn ids<K: Key>(t: &IpTable<K>, a: u128) -> Vec<u32> {
-        t.lookup(a).iter().collect()
+        t.lookup(K::from_u128(a)).iter().collect()
     }
 
     #[test]
@@ -234,6 +251,19 @@ mod tests {
         assert_eq!(ids(&t, v4(11, 0, 0, 0)), &[6]);
         assert_eq!(ids(&t, v4(192, 168, 255, 255)), &[4, 6]);
         assert_eq!(ids(&t, v4(255, 255, 255, 255)), &[5, 6]);
+        // Blocks (top 16 bits) where nothing starts take the set in force at their first
+        // address; so do addresses before a block's first segment.
+        let t = IpTable::<u32>::build(
+            vec![(v4(10, 0, 0, 0), 8, 1), (v4(10, 5, 128, 0), 24, 2)],
+            32,
+        );
+        assert_eq!(ids(&t, v4(10, 4, 255, 255)), &[1]);
+        assert_eq!(ids(&t, v4(10, 5, 0, 1)), &[1]);
+        assert_eq!(ids(&t, v4(10, 5, 128, 9)), &[2, 1]);
+        assert_eq!(ids(&t, v4(10, 5, 129, 0)), &[1]);
+        assert_eq!(ids(&t, v4(10, 255, 255, 255)), &[1]);
+        assert_eq!(ids(&t, v4(11, 0, 0, 0)), &[] as &[u32]);
+        assert_eq!(ids(&t, v4(9, 255, 255, 255)), &[] as &[u32]);
         let t = IpTable::<u128>::build(vec![(u128::MAX, 128, 9), (1u128 << 127, 1, 8)], 128);
         assert_eq!(ids(&t, u128::MAX), &[9, 8]);
         assert_eq!(ids(&t, 0), &[] as &[u32]);
