@@ -10,18 +10,18 @@
 /// fresh mapping advised before its first touch gets huge pages; on the 200,000-range table
 /// that doubled random lookups.
 pub struct HugeVec<T: Copy + Default = u64> {
+    /// The array: into `store`'s `Vec` or mapping. Kept here so that indexing, on every
+    /// lookup, costs no branch on where the memory came from.
+    ptr: *mut T,
+    len: usize,
     store: Store<T>,
 }
 
 enum Store<T> {
-    Heap(Vec<T>),
-    /// `base`/`size`: the whole mapping (for `munmap`); `ptr`/`len`: the aligned array in it.
-    Mapped {
-        base: *mut libc::c_void,
-        size: usize,
-        ptr: *mut T,
-        len: usize,
-    },
+    /// Owns the buffer `ptr` points into.
+    Heap(#[allow(dead_code)] Vec<T>),
+    /// The whole mapping (for `munmap`), of which the array is the aligned part.
+    Mapped { base: *mut libc::c_void, size: usize },
 }
 
 // SAFETY: a `Mapped` store owns its mapping exclusively, like a `Vec` owns its buffer, and
@@ -35,8 +35,13 @@ const HUGE: usize = 2 << 20;
 impl<T: Copy + Default> HugeVec<T> {
     pub fn zeroed(len: usize) -> HugeVec<T> {
         let size = std::mem::size_of::<T>().max(1);
-        let heap = || HugeVec {
-            store: Store::Heap(vec![T::default(); len]),
+        let heap = || {
+            let mut v = vec![T::default(); len];
+            HugeVec {
+                ptr: v.as_mut_ptr(),
+                len,
+                store: Store::Heap(v),
+            }
         };
         // From half a huge page up, round up to whole huge pages: one TLB entry instead of
         // 256 is worth the padding.
@@ -75,12 +80,9 @@ impl<T: Copy + Default> HugeVec<T> {
             }
         }
         HugeVec {
-            store: Store::Mapped {
-                base,
-                size: map,
-                ptr,
-                len,
-            },
+            ptr,
+            len,
+            store: Store::Mapped { base, size: map },
         }
     }
 
@@ -93,7 +95,7 @@ impl<T: Copy + Default> HugeVec<T> {
 
 impl<T: Copy + Default> Drop for HugeVec<T> {
     fn drop(&mut self) {
-        if let Store::Mapped { base, size, .. } = self.store {
+        if let Store::Mapped { base, size } = self.store {
             // SAFETY: `base`/`size` are exactly what mmap returned and no slice of the
             // mapping outlives `self`.
             unsafe {
@@ -106,20 +108,15 @@ impl<T: Copy + Default> Drop for HugeVec<T> {
 impl<T: Copy + Default> std::ops::Deref for HugeVec<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
-        match &self.store {
-            Store::Heap(v) => v,
-            // SAFETY: `ptr` points at `len` initialised elements owned by this mapping.
-            Store::Mapped { ptr, len, .. } => unsafe { std::slice::from_raw_parts(*ptr, *len) },
-        }
+        // SAFETY: `ptr` points at `len` initialised elements owned by `store` (a `Vec`
+        // that is never touched again, or the mapping), which lives as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
 
 impl<T: Copy + Default> std::ops::DerefMut for HugeVec<T> {
     fn deref_mut(&mut self) -> &mut [T] {
-        match &mut self.store {
-            Store::Heap(v) => v,
-            // SAFETY: as in `deref`, and `&mut self` makes the access exclusive.
-            Store::Mapped { ptr, len, .. } => unsafe { std::slice::from_raw_parts_mut(*ptr, *len) },
-        }
+        // SAFETY: as in `deref`, and `&mut self` makes the access exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
     }
 }
