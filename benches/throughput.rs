@@ -130,7 +130,10 @@ fn scale() {
             }
         }
     });
-    println!("  domain lookups: {dom} ({} hits per 100k)", found / 4 / ROUNDS);
+    println!(
+        "  domain lookups: {dom} ({} hits per 100k)",
+        found / 4 / ROUNDS
+    );
     let addrs = scale_lists::ip_probes(&mut rng);
     let mut found = 0usize;
     let ip = rounds(addrs.len() * 10, || {

@@ -24,7 +24,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Some(Command::Signatures { action }) => signatures_cmd(action),
-        None => run(&cli),
+        None => {
+            cloudtap::capture::explain_sigbus();
+            run(&cli)
+        }
     }
 }
 

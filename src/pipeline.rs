@@ -22,9 +22,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// Packets per batch handed to a worker.
-const BATCH_PKTS: usize = 256;
+const BATCH_PKTS: usize = 1024;
 /// Batches queued per worker before the reader waits.
-const QUEUE_BATCHES: usize = 16;
+const QUEUE_BATCHES: usize = 8;
 /// Default `--stats-interval`, seconds (Suricata's default too).
 pub const DEFAULT_STATS_INTERVAL_S: u64 = 8;
 
@@ -114,6 +114,9 @@ pub fn run_shared(
     let writer = thread::spawn(move || writer_loop(ev_rx, sink, wcfg));
     let mut txs = Vec::with_capacity(n);
     let mut workers = Vec::with_capacity(n);
+    // Emptied batches go back to the reader: no allocation per batch, and no memory freed
+    // on one thread that another allocated (glibc then contends for the arena lock).
+    let (spare_tx, spare_rx) = bounded::<Batch>(n * (QUEUE_BATCHES + 2));
     // One worker: the reader thread does its work itself, so `--threads 1` is one thread of
     // packet work (as Suricata's single runmode), not a reader and a worker on two cores.
     let mut inline = (n == 1).then(|| Worker::new(shared.load_full(), cfg, ev_tx.clone()));
@@ -126,6 +129,7 @@ pub fn run_shared(
         let cfg = cfg.clone();
         let index = workers.len();
         let interval = cfg.stats_interval;
+        let spare_tx = spare_tx.clone();
         workers.push(thread::spawn(move || {
             let mut w = Worker::new(shared.load_full(), &cfg, ev_tx);
             let mut last_snapshot = Instant::now();
@@ -142,6 +146,9 @@ pub fn run_shared(
                     w.timed_packet(&wb.batch.get(i), &wb.source);
                 }
                 w.flush();
+                let mut spare = wb.batch;
+                spare.clear();
+                let _ = spare_tx.try_send(spare);
                 if last_snapshot.elapsed() >= interval {
                     last_snapshot = Instant::now();
                     w.send_snapshot(index);
@@ -200,10 +207,10 @@ pub fn run_shared(
                 }
                 batches[w].push(p);
                 if batches[w].len() >= BATCH_PKTS {
-                    let full = std::mem::replace(
-                        &mut batches[w],
-                        Batch::with_capacity(bytes, BATCH_PKTS),
-                    );
+                    let fresh = spare_rx
+                        .try_recv()
+                        .unwrap_or_else(|_| Batch::with_capacity(bytes, BATCH_PKTS));
+                    let full = std::mem::replace(&mut batches[w], fresh);
                     hand_over(
                         &txs[w],
                         WorkBatch {
@@ -355,20 +362,7 @@ const PREFETCH_AHEAD: usize = 4;
 /// Starts loading the first two cache lines of `d` (the headers) without waiting for them.
 #[inline]
 fn prefetch(d: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = d.as_ptr() as *const i8;
-        // SAFETY: prefetching is a hint; it never faults, even for an invalid address, and
-        // SSE is part of the x86_64 baseline. `p` and `p + 64` lie in (or just past) `d`.
-        #[allow(unused_unsafe)]
-        unsafe {
-            _mm_prefetch::<_MM_HINT_T0>(p);
-            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64));
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = d;
+    crate::capture::prefetch(d, 2);
 }
 
 /// Hands a batch to a worker, counting how full its queue was and whether the reader had

@@ -51,6 +51,40 @@ fn exercise_frame(lt: u16, f: &[u8]) {
     }
 }
 
+/// The reader's shortcut to a packet's worker must agree with the full decoder on every
+/// real frame it takes (tunnels included: VXLAN must not be sharded on the outer pair).
+#[test]
+fn fast_shard_agrees_with_the_decoder() {
+    let (mut tcp, mut udp, mut declined_tunnels) = (0, 0, 0);
+    for (lt, f) in real_frames() {
+        let fast = decode::fast_shard(lt, &f);
+        let Ok(Outcome::Packet(d)) = decode::decode(lt, &f) else {
+            continue;
+        };
+        match fast {
+            Some(h) => {
+                assert_eq!(
+                    h,
+                    cloudtap::flow::shard_hash(d.src, d.dst),
+                    "frame {f:02x?}"
+                );
+                match d.transport {
+                    decode::Transport::Tcp(_) => tcp += 1,
+                    decode::Transport::Udp { .. } => udp += 1,
+                    decode::Transport::Other(_) => {}
+                }
+            }
+            None if d.encap.tunnels > 0 => declined_tunnels += 1,
+            None => {}
+        }
+    }
+    assert!(
+        tcp > 10 && udp > 10,
+        "fast path taken: {tcp} TCP, {udp} UDP"
+    );
+    assert!(declined_tunnels > 0, "tunnelled frames seen");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 

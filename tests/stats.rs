@@ -57,7 +57,7 @@ fn final_stats_record_matches_the_run() {
             "{timed} of {pkts}: {c}"
         );
         assert!(c["pkt_time_ns"]["p50"].as_u64() > Some(0));
-        assert_eq!(c["queue"]["capacity_batches"].as_u64(), Some(16));
+        assert_eq!(c["queue"]["capacity_batches"].as_u64(), Some(8));
         assert!(s["flow"]["total"].as_u64() > Some(0));
         assert!(err.contains("capture-to-alert latency us"), "{err}");
         assert!(err.contains("packet time ns"), "{err}");

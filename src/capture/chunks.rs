@@ -1,14 +1,20 @@
-//! Classic pcap files read into shared chunks, packets not copied again.
+//! Classic pcap files in shared chunks, packets not copied again.
 //!
 //! Why: at tens of Gbit/s, copying every byte twice (kernel to reader buffer, reader buffer to
-//! batch) costs as much as the rest of the reader, and memory-mapping the file costs more
-//! still (a page fault and page-table work per 4 KiB page). So the file is `read` into 1 MiB
-//! chunks; a batch refers to the chunks its packets lie in, and a chunk goes back to a
-//! bounded pool when the last batch holding it is done. Resident memory is the chunks in
-//! flight, whatever the file size.
+//! batch) costs as much as the rest of the reader. A batch refers to the chunks its packets
+//! lie in instead, and a chunk is released when the last batch holding it is done, so
+//! resident memory is the chunks in flight, whatever the file size.
+//!
+//! A regular file is memory-mapped a window (`WINDOW`) at a time: no copy at all. (An
+//! earlier attempt mapped the whole file and lost to `read`, because its first touch of
+//! every page stalled the reader; the reader now streams the bytes in ahead of its record
+//! walk, see `file.rs`.) Each window is unmapped when its chunk is dropped, so the file's
+//! pages never pile up in the process's resident set. Pipes, and any file the kernel will
+//! not map, are `read` into 1 MiB chunks from a bounded pool.
 
 use crossbeam_channel::{Receiver, Sender};
 use std::io::Read;
+use std::os::unix::io::AsRawFd;
 use std::sync::Arc;
 
 /// Size of a pooled chunk. A record larger than this gets a chunk of its own.
@@ -16,22 +22,75 @@ pub const CHUNK: usize = 1 << 20;
 /// Chunks kept for reuse.
 const POOL: usize = 64;
 
+/// Turns the one way a mapped file can fail after it was mapped, another program truncating
+/// it while we read (SIGBUS on the next touch of a vanished page), into a clear message and
+/// exit status 1 instead of "Bus error (core dumped)". Call once at start.
+pub fn explain_sigbus() {
+    extern "C" fn on_sigbus(_: libc::c_int) {
+        const MSG: &[u8] = b"cloudtap: error: a capture file was truncated while it was being read (SIGBUS); stopping\n";
+        // SAFETY: write(2) and _exit(2) are async-signal-safe.
+        unsafe {
+            libc::write(2, MSG.as_ptr().cast(), MSG.len());
+            libc::_exit(1);
+        }
+    }
+    // SAFETY: installs a handler that only calls async-signal-safe functions.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_sigbus as extern "C" fn(libc::c_int) as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut());
+    }
+}
+
+/// Bytes of file mapped per window (a record larger than this gets a window of its own).
+const WINDOW: usize = 4 << 20;
+
 /// A filled buffer shared by the batches whose packets lie in it.
 pub struct Chunk {
     buf: Vec<u8>,
     len: usize,
     pool: Option<Sender<Vec<u8>>>,
+    /// Set when the bytes are a mapped window of the file rather than `buf`.
+    map: Option<Window>,
 }
+
+/// A read-only mapping of part of a file; the chunk's bytes start `skip` bytes in (the
+/// mapping starts on a page boundary).
+struct Window {
+    base: *mut libc::c_void,
+    size: usize,
+    skip: usize,
+}
+
+// SAFETY: the mapping is read-only and owned by its chunk alone (unmapped on drop), so
+// sharing or moving it between threads is like sharing a `Box<[u8]>`.
+unsafe impl Send for Window {}
+// SAFETY: as above.
+unsafe impl Sync for Window {}
 
 impl std::ops::Deref for Chunk {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.buf[..self.len]
+        match &self.map {
+            // SAFETY: `skip + len <= size` bytes of the mapping are readable while the
+            // chunk lives (checked when it was made).
+            Some(w) => unsafe {
+                std::slice::from_raw_parts((w.base as *const u8).add(w.skip), self.len)
+            },
+            None => &self.buf[..self.len],
+        }
     }
 }
 
 impl Drop for Chunk {
     fn drop(&mut self) {
+        if let Some(w) = &self.map {
+            // SAFETY: `base`/`size` are what mmap returned; no slice of it outlives the chunk.
+            unsafe {
+                libc::munmap(w.base, w.size);
+            }
+        }
         if let Some(p) = &self.pool {
             // Back to the pool if there is room; otherwise simply freed.
             let _ = p.try_send(std::mem::take(&mut self.buf));
@@ -51,6 +110,25 @@ pub struct ChunkReader<R: Read> {
     give: Sender<Vec<u8>>,
     take: Receiver<Vec<u8>>,
     eof: bool,
+    /// For a mapped regular file: its descriptor (owned by `src`) and the offset of the
+    /// first byte not yet in a chunk.
+    mapped: Option<(i32, u64)>,
+    /// Windows mapped so far.
+    windows: u64,
+}
+
+impl ChunkReader<std::fs::File> {
+    /// Chunks of `file` from byte `pos` on: mapped windows if it is a regular file,
+    /// otherwise read as a stream (from wherever its read offset is).
+    pub fn for_file(file: std::fs::File, pos: u64) -> Self {
+        let regular = file.metadata().is_ok_and(|m| m.is_file());
+        let fd = file.as_raw_fd();
+        let mut r = ChunkReader::new(file);
+        if regular {
+            r.mapped = Some((fd, pos));
+        }
+        r
+    }
 }
 
 impl<R: Read> ChunkReader<R> {
@@ -61,6 +139,8 @@ impl<R: Read> ChunkReader<R> {
             give,
             take,
             eof: false,
+            mapped: None,
+            windows: 0,
         }
     }
 
@@ -72,7 +152,21 @@ impl<R: Read> ChunkReader<R> {
     /// in all (and at least one new byte) unless the file ends first. It does not wait to
     /// fill the whole chunk, so a pipe fed slowly still delivers its packets promptly; a
     /// regular file fills it in one read anyway.
+    ///
+    /// `carry` must be the end of the previous chunk: a mapped file just maps it again.
     pub fn next(&mut self, carry: &[u8], need: usize) -> std::io::Result<Arc<Chunk>> {
+        if let Some((fd, pos)) = self.mapped {
+            if let Some(c) = self.next_window(fd, pos, carry.len(), need)? {
+                self.windows += 1;
+                return Ok(c);
+            }
+            self.mapped = None;
+            if self.windows > 0 {
+                return Err(std::io::Error::other("mapping the file failed in mid-file"));
+            }
+            // The kernel would not map it at all: nothing was read past `pos` yet, so
+            // reading it as a stream goes on from the same place.
+        }
         let cap = need.max(CHUNK);
         let (mut buf, pooled) = match self.take.try_recv() {
             Ok(b) if cap == CHUNK && b.len() == CHUNK => (b, true),
@@ -94,7 +188,81 @@ impl<R: Read> ChunkReader<R> {
             buf,
             len,
             pool: pooled.then(|| self.give.clone()),
+            map: None,
         }))
+    }
+
+    /// The window of the file that starts `carry` bytes before `pos` and holds at least
+    /// `need` bytes (fewer only at the end of the file). `Ok(None)` if mmap fails.
+    fn next_window(
+        &mut self,
+        fd: i32,
+        pos: u64,
+        carry: usize,
+        need: usize,
+    ) -> std::io::Result<Option<Arc<Chunk>>> {
+        // The size now, not at open: a file that grew is read on, and one cut shorter
+        // than what was read is an error rather than a mapping past its end.
+        // SAFETY: `fd` is the open descriptor owned by `self.src`; `st` is written by fstat.
+        let size = unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::fstat(fd, &mut st) != 0 {
+                return Ok(None);
+            }
+            u64::try_from(st.st_size).unwrap_or(0)
+        };
+        if size < pos {
+            return Err(std::io::Error::other(
+                "the file was truncated while being read",
+            ));
+        }
+        let Some(start) = pos.checked_sub(carry as u64) else {
+            return Ok(None);
+        };
+        let want = need.max(carry + 1).max(WINDOW) as u64;
+        let end = start.saturating_add(want).min(size).max(pos);
+        self.eof = end >= size;
+        let page = 4096u64;
+        let aligned = start - start % page;
+        let skip = (start - aligned) as usize;
+        let (Ok(map_len), Ok(off)) = (
+            usize::try_from(end - aligned),
+            libc::off_t::try_from(aligned),
+        ) else {
+            return Ok(None);
+        };
+        let map_len = map_len.max(1);
+        // SAFETY: a read-only private mapping of an open file; the result is checked.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                fd,
+                off,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Ok(None);
+        }
+        // SAFETY: advice on our own fresh mapping; failure (old kernel) only costs speed.
+        // SAFETY: advice on our own fresh mapping: start reading a file that is not in the
+        // page cache yet; failure only costs speed.
+        unsafe {
+            libc::madvise(base, map_len, libc::MADV_WILLNEED);
+        }
+        self.mapped = Some((fd, end));
+        Ok(Some(Arc::new(Chunk {
+            buf: Vec::new(),
+            len: (end - start) as usize,
+            pool: None,
+            map: Some(Window {
+                base,
+                size: map_len,
+                skip,
+            }),
+        })))
     }
 }
 
@@ -200,5 +368,30 @@ mod tests {
         assert_eq!(big.len(), 15);
         assert!(r.at_eof());
         assert_eq!(&big[..], &data[CHUNK * 2 - 5..]);
+    }
+
+    #[test]
+    fn mapped_windows_carry_and_a_shrunk_file_is_an_error() {
+        let path = std::env::temp_dir().join(format!("cloudtap-chunks-{}", std::process::id()));
+        let data: Vec<u8> = (0..(WINDOW * 3)).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).expect("write");
+        let file = std::fs::File::open(&path).expect("open");
+        let mut r = ChunkReader::for_file(file, 24);
+        let a = r.next(&[], 0).expect("map");
+        assert!(a.map.is_some(), "a regular file is mapped");
+        assert_eq!(&a[..], &data[24..24 + WINDOW]);
+        // The carry is mapped again, not copied: the next window starts with it.
+        let b = r.next(&a[WINDOW - 5..], 0).expect("map");
+        assert_eq!(&b[..], &data[24 + WINDOW - 5..24 + 2 * WINDOW - 5]);
+        assert!(!r.at_eof());
+        drop((a, b)); // unmapped
+                      // Cut shorter than what was read: an error, not a mapping past the end.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_len(100))
+            .expect("truncate");
+        assert!(r.next(&[], 16).is_err());
+        let _ = std::fs::remove_file(&path);
     }
 }

@@ -133,12 +133,12 @@ pub enum Outcome<'a> {
     NotIp,
 }
 
-/// Decodes a captured frame of the given LINKTYPE down to its innermost IP packet.
 /// The reader's shortcut to a packet's worker: for the common case of an unfragmented TCP
-/// segment in IPv4 or IPv6 (no extension headers) straight over Ethernet, the address pair
-/// read in place, which is what [`decode`] would find as the innermost pair. Anything else
-/// (VLANs, tunnels, UDP that may carry one, fragments) returns `None` and takes the full
-/// decoder, so the choice is always the same as the worker's.
+/// segment or UDP datagram (outside the tunnel ports) in IPv4 or IPv6 (no extension
+/// headers) straight over Ethernet, the address pair read in place, which is what
+/// [`decode`] would find as the innermost pair. Anything else (VLANs, tunnels, UDP that may
+/// carry one, fragments) returns `None` and takes the full decoder, so the choice is always
+/// the same as the worker's.
 #[inline]
 pub fn fast_shard(linktype: u16, f: &[u8]) -> Option<u64> {
     use std::net::{Ipv4Addr, Ipv6Addr};
@@ -146,11 +146,28 @@ pub fn fast_shard(linktype: u16, f: &[u8]) -> Option<u64> {
         return None;
     }
     let ip = f.get(14..)?;
+    // TCP, or UDP between ports that never carry a tunnel (the decoder would look inside
+    // those, and shard on the inner pair); the ports sit at the same offsets in both.
+    let plain = |proto: u8, l4: &[u8]| match proto {
+        6 => true,
+        17 => match l4.get(..4) {
+            Some(p) => !tunnel::udp_may_tunnel(
+                u16::from_be_bytes([p[0], p[1]]),
+                u16::from_be_bytes([p[2], p[3]]),
+            ),
+            None => false,
+        },
+        _ => false,
+    };
     match f.get(12..14)? {
         [0x08, 0x00] => {
             let h = ip.get(..20)?;
-            // version 4, protocol TCP, not a fragment (MF clear, offset 0)
-            if h[0] >> 4 != 4 || h[9] != 6 || (h[6] & 0x3f) != 0 || h[7] != 0 {
+            let ihl = usize::from(h[0] & 0x0f) * 4;
+            // version 4, not a fragment (MF clear, offset 0)
+            if h[0] >> 4 != 4 || ihl < 20 || (h[6] & 0x3f) != 0 || h[7] != 0 {
+                return None;
+            }
+            if !plain(h[9], ip.get(ihl..)?) {
                 return None;
             }
             let src = Ipv4Addr::new(h[12], h[13], h[14], h[15]);
@@ -159,7 +176,7 @@ pub fn fast_shard(linktype: u16, f: &[u8]) -> Option<u64> {
         }
         [0x86, 0xdd] => {
             let h = ip.get(..40)?;
-            if h[0] >> 4 != 6 || h[6] != 6 {
+            if h[0] >> 4 != 6 || !plain(h[6], ip.get(40..)?) {
                 return None;
             }
             let a: [u8; 16] = h[8..24].try_into().ok()?;
@@ -173,6 +190,7 @@ pub fn fast_shard(linktype: u16, f: &[u8]) -> Option<u64> {
     }
 }
 
+/// Decodes a captured frame of the given LINKTYPE down to its innermost IP packet.
 pub fn decode(linktype: u16, frame: &[u8]) -> Result<Outcome<'_>, DecodeError> {
     let mut encap = Encap::default();
     match link::strip(linktype, frame, &mut encap, 0)? {

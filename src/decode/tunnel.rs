@@ -82,6 +82,14 @@ pub fn gre(d: &[u8], encap: Encap, depth: u8) -> Result<Outcome<'_>, DecodeError
 }
 
 /// UDP-borne tunnels. `None` means "not a tunnel after all": the datagram is ordinary UDP.
+/// Whether [`udp`] might find a tunnel in a datagram between these ports: when not, the
+/// datagram's own addresses are the innermost ones (the reader's fast shard path).
+pub fn udp_may_tunnel(sport: u16, dport: u16) -> bool {
+    matches!(dport, VXLAN_PORT | VXLAN_LINUX_PORT | GENEVE_PORT)
+        || sport == TEREDO_PORT
+        || dport == TEREDO_PORT
+}
+
 pub fn udp(
     sport: u16,
     dport: u16,

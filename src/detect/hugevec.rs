@@ -21,7 +21,10 @@ enum Store<T> {
     /// Owns the buffer `ptr` points into.
     Heap(#[allow(dead_code)] Vec<T>),
     /// The whole mapping (for `munmap`), of which the array is the aligned part.
-    Mapped { base: *mut libc::c_void, size: usize },
+    Mapped {
+        base: *mut libc::c_void,
+        size: usize,
+    },
 }
 
 // SAFETY: a `Mapped` store owns its mapping exclusively, like a `Vec` owns its buffer, and
