@@ -183,7 +183,24 @@ pub fn run_shared(
             batches = (0..n)
                 .map(|_| Batch::with_capacity(bytes, BATCH_PKTS))
                 .collect();
-            let res = r.for_each(|p: &PacketRef<'_>| {
+            let res = r.for_each_or_wait(|p: Option<&PacketRef<'_>>| {
+                let Some(p) = p else {
+                    // The next read may block (a pipe, a file being written): hand on the
+                    // packets held back for batching, so that their alerts do not wait
+                    // for traffic that may not come.
+                    for (w, tx) in txs.iter().enumerate() {
+                        if !batches[w].is_empty() {
+                            let part = swap_out(&mut batches[w], &spare_rx, bytes);
+                            let wb = WorkBatch {
+                                source: source.clone(),
+                                batch: part,
+                                read_at: read_at[w],
+                            };
+                            hand_over(tx, wb, &mut reader_perf);
+                        }
+                    }
+                    return;
+                };
                 reader_pkts += 1;
                 progress.tick(p.data.len() as u64 + 16);
                 if let Some(w) = inline.as_mut() {
@@ -209,10 +226,7 @@ pub fn run_shared(
                 }
                 batches[w].push(p);
                 if batches[w].len() >= BATCH_PKTS {
-                    let fresh = spare_rx
-                        .try_recv()
-                        .unwrap_or_else(|_| Batch::with_capacity(bytes, BATCH_PKTS));
-                    let full = std::mem::replace(&mut batches[w], fresh);
+                    let full = swap_out(&mut batches[w], &spare_rx, bytes);
                     hand_over(
                         &txs[w],
                         WorkBatch {
@@ -365,6 +379,14 @@ const PREFETCH_AHEAD: usize = 4;
 #[inline]
 fn prefetch(d: &[u8]) {
     crate::capture::prefetch(d, 2);
+}
+
+/// Takes the batch out of `slot`, leaving an empty one (recycled if a worker gave one back).
+fn swap_out(slot: &mut Batch, spare: &Receiver<Batch>, bytes: usize) -> Batch {
+    let fresh = spare
+        .try_recv()
+        .unwrap_or_else(|_| Batch::with_capacity(bytes, BATCH_PKTS));
+    std::mem::replace(slot, fresh)
 }
 
 /// Hands a batch to a worker, counting how full its queue was and whether the reader had

@@ -160,3 +160,63 @@ fn caps_are_configurable_and_counted() {
             .map_or(Value::Null, |_| capped["total"].clone())
     );
 }
+
+/// Workers get packets in batches; on a pipe the reader hands on a part-filled batch before
+/// a read that may block, so an alert never waits for traffic that may not come.
+#[test]
+fn alerts_from_a_pipe_arrive_while_it_is_still_open() {
+    use std::io::BufRead;
+    let data = std::fs::read(capture("eth-malicious.pcap")).expect("read");
+    for threads in ["1", "2"] {
+        let dir =
+            std::env::temp_dir().join(format!("cloudtap-pipe-{}-{threads}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let fifo = dir.join("in.pcap");
+        assert!(Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success());
+        let mut child = bin()
+            .args(["--threads", threads, "-q", "-r"])
+            .arg(&fifo)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lines = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut w = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&fifo)
+            .expect("open fifo");
+        w.write_all(&data).expect("write");
+        w.flush().expect("flush");
+        // Far fewer packets than a batch, and the pipe stays open.
+        let first = rx.recv_timeout(Duration::from_secs(10));
+        drop(w);
+        let start = Instant::now();
+        while child.try_wait().ok().flatten().is_none() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "cloudtap did not finish"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = lines.join();
+        let first = first
+            .unwrap_or_else(|_| panic!("no alert while the pipe was open ({threads} threads)"));
+        assert!(first.contains(r#""event_type":"alert""#), "{first}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -148,6 +148,12 @@ impl<R: Read> ChunkReader<R> {
         self.eof
     }
 
+    /// Whether chunks are mapped windows of a regular file (whose reads never wait on a
+    /// producer) rather than reads of a stream.
+    pub fn is_mapped(&self) -> bool {
+        self.mapped.is_some()
+    }
+
     /// A new chunk starting with `carry`, then what the file gives: at least `need` bytes
     /// in all (and at least one new byte) unless the file ends first. It does not wait to
     /// fill the whole chunk, so a pipe fed slowly still delivers its packets promptly; a

@@ -161,6 +161,20 @@ impl FileReader {
     /// being written) sets `truncated_tail` and ends the file normally; corruption in the
     /// middle is an error that names the byte offset.
     pub fn for_each<F: FnMut(&PacketRef<'_>)>(&mut self, mut f: F) -> Result<u64, CaptureError> {
+        self.for_each_or_wait(|p| {
+            if let Some(p) = p {
+                f(p)
+            }
+        })
+    }
+
+    /// As [`FileReader::for_each`], and `f(None)` before a read that may block (a pipe, or a
+    /// file being written): the moment to hand on packets held back for batching, so that
+    /// an alert never waits for traffic that may not come.
+    pub fn for_each_or_wait<F: FnMut(Option<&PacketRef<'_>>)>(
+        &mut self,
+        mut f: F,
+    ) -> Result<u64, CaptureError> {
         if let Some((mut reader, h)) = self.classic.take() {
             let r = self.for_each_classic(&mut reader, h, f);
             self.classic = Some((reader, h));
@@ -174,7 +188,7 @@ impl FileReader {
         r
     }
 
-    fn for_each_classic<F: FnMut(&PacketRef<'_>)>(
+    fn for_each_classic<F: FnMut(Option<&PacketRef<'_>>)>(
         &mut self,
         reader: &mut ChunkReader<File>,
         h: Header,
@@ -201,6 +215,9 @@ impl FileReader {
                         self.truncated_tail = pos < chunk.len();
                         return Ok(self.packets);
                     }
+                    if !reader.is_mapped() {
+                        f(None);
+                    }
                     chunk = reader.next(&chunk[pos..], 16).map_err(|_| read_err(self))?;
                     pos = 0;
                     fetched = 0;
@@ -218,6 +235,9 @@ impl FileReader {
                     self.truncated_tail = true;
                     return Ok(self.packets);
                 }
+                if !reader.is_mapped() {
+                    f(None);
+                }
                 chunk = reader
                     .next(&chunk[pos..], 16 + rec.caplen)
                     .map_err(|_| read_err(self))?;
@@ -226,7 +246,7 @@ impl FileReader {
                 continue;
             }
             self.packets += 1;
-            f(&PacketRef {
+            f(Some(&PacketRef {
                 ts_ns: rec.ts_ns,
                 linktype: h.linktype,
                 iface: 0,
@@ -236,13 +256,13 @@ impl FileReader {
                     chunk: &chunk,
                     off: (pos + 16) as u32,
                 }),
-            });
+            }));
             self.offset += (end - pos) as u64;
             pos = end;
         }
     }
 
-    fn for_each_stream<F: FnMut(&PacketRef<'_>)>(
+    fn for_each_stream<F: FnMut(Option<&PacketRef<'_>>)>(
         &mut self,
         inner: &mut Box<dyn PcapReaderIterator + Send>,
         f: &mut F,
@@ -326,7 +346,7 @@ impl FileReader {
                     };
                     if let Some(p) = pkt {
                         self.packets += 1;
-                        f(&p);
+                        f(Some(&p));
                     }
                     inner.consume(len);
                     self.offset += len as u64;
@@ -340,6 +360,7 @@ impl FileReader {
                     if refills_without_progress > 10_000 {
                         return Err(self.corrupt("reader makes no progress"));
                     }
+                    f(None);
                     if inner.refill().is_err() {
                         self.truncated_tail = true;
                         return Ok(self.packets);
