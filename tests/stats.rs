@@ -25,6 +25,20 @@ fn stats_records(stdout: &[u8]) -> Vec<Value> {
         .collect()
 }
 
+/// A fresh directory holding a FIFO named in.pcap: (directory, FIFO).
+fn fifo_in(name: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("cloudtap-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let fifo = dir.join("in.pcap");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo")
+        .success());
+    (dir, fifo)
+}
+
 #[test]
 fn final_stats_record_matches_the_run() {
     for threads in ["1", "2"] {
@@ -66,15 +80,7 @@ fn final_stats_record_matches_the_run() {
 
 #[test]
 fn stats_records_arrive_every_interval() {
-    let dir = std::env::temp_dir().join(format!("cloudtap-stats-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let fifo = dir.join("in.pcap");
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("mkfifo")
-        .success());
+    let (dir, fifo) = fifo_in("stats");
     let data = std::fs::read(capture("eth-malicious.pcap")).expect("read");
     let mut child = bin()
         .args([
@@ -168,16 +174,7 @@ fn alerts_from_a_pipe_arrive_while_it_is_still_open() {
     use std::io::BufRead;
     let data = std::fs::read(capture("eth-malicious.pcap")).expect("read");
     for threads in ["1", "2"] {
-        let dir =
-            std::env::temp_dir().join(format!("cloudtap-pipe-{}-{threads}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
-        let fifo = dir.join("in.pcap");
-        assert!(Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .expect("mkfifo")
-            .success());
+        let (dir, fifo) = fifo_in(&format!("pipe-{threads}"));
         let mut child = bin()
             .args(["--threads", threads, "-q", "-r"])
             .arg(&fifo)
