@@ -409,11 +409,9 @@ impl Builder {
         let mut cidr_kinds = Vec::new();
         let mut kind_ids: FxHashMap<CidrKind, u32> = FxHashMap::default();
         let mut cidr_text = String::new();
-        let mut cidr_fields = 0u8;
         let (mut p4, mut p6) = (Vec::new(), Vec::new());
         for (is4, net, len, e, _) in self.cidrs {
             let id = cidr_entries.len() as u32;
-            cidr_fields |= e.fields;
             let kind = CidrKind {
                 sig: e.sig,
                 label: e.label,
@@ -441,6 +439,7 @@ impl Builder {
                 .flatten()
                 .chain(&substrings)
                 .chain(&regexes);
+            let cidr_fields = cidr_kinds.iter().fold(0, |m, k| m | k.fields);
             all.fold(dom_fields | cidr_fields, |m, e| m | e.fields)
         };
         Ok(Ruleset {
