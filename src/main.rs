@@ -111,7 +111,10 @@ fn signatures_cmd(action: &SigAction) -> ExitCode {
                         .unwrap_or_default();
                     println!(
                         "ip.dst\t{}\t{}\t{action}\t{}{label}\t{}",
-                        h.sig.id, h.sig.pack.name, h.pattern, h.sig.msg
+                        h.sig.id,
+                        h.sig.pack.name,
+                        h.pattern(),
+                        h.sig.msg
                     );
                 }
             }
@@ -132,7 +135,7 @@ fn signatures_cmd(action: &SigAction) -> ExitCode {
                         h.sig.id,
                         h.sig.pack.name,
                         action,
-                        h.pattern,
+                        h.pattern(),
                         h.sig.msg
                     );
                 }

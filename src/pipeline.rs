@@ -850,7 +850,7 @@ impl Worker {
                 alert: Some(Box::new(AlertInfo {
                     sig: hit.sig.clone(),
                     field: *field,
-                    pattern: hit.pattern.to_string(),
+                    pattern: hit.pattern().to_string(),
                     value: value.clone(),
                 })),
                 question: 0,

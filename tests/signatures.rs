@@ -168,15 +168,19 @@ fn provider_files_import_with_service_and_region_labels() {
         ));
     }
     std::fs::write(d.join("clouds.toml"), toml).expect("w");
+    // Ranges of many labels, interleaved in the files: each hit names its own range.
     let expect = [
-        ("52.218.0.1", "AWS S3 eu-west-1"),
-        ("13.69.40.17", "Azure AzureStorage westeurope"),
-        ("2600:3c00::1", "Linode  US/US-TX"),
+        ("52.218.0.1", "52.218.0.0/17 [AWS S3 eu-west-1]"),
+        (
+            "13.69.40.17",
+            "13.69.40.16/28 [Azure AzureStorage westeurope]",
+        ),
+        ("2600:3c00::1", "2600:3c00::/32 [Linode  US/US-TX]"),
     ];
     for (ip, label) in expect {
         let (code, out) = sig_test(&d, ip);
         assert_eq!(code, 0, "{ip}: {out}");
-        assert!(out.contains(label), "{ip}: want [{label}] in {out}");
+        assert!(out.contains(label), "{ip}: want {label} in {out}");
         assert!(out.contains("\tlabel\t"), "{out}");
     }
     let o = bin()
@@ -522,39 +526,48 @@ proptest! {
         for n in &names {
             let mut hits = Vec::new();
             rs.match_str(cloudtap::detect::Field::DnsQuery, n, &mut hits);
-            let mut got: Vec<String> = hits.iter().map(|h| h.pattern.to_string()).collect();
+            let mut got: Vec<String> = hits.iter().map(|h| h.pattern().to_string()).collect();
             got.sort();
             let want: Vec<String> = uniq.iter().filter(|s| naive_suffix(n, s)).cloned().collect();
             prop_assert_eq!(got, want, "name {}", n);
             // most specific first
             if hits.len() > 1 {
-                prop_assert!(hits[0].pattern.len() >= hits[1].pattern.len());
+                prop_assert!(hits[0].pattern().len() >= hits[1].pattern().len());
             }
         }
     }
 
     #[test]
     fn cidrs_agree_with_naive(
-        nets in prop::collection::vec((any::<u32>(), 0u8..=32), 1..40),
+        nets in prop::collection::vec((any::<u32>(), 0u8..=32, 1u32..=3), 1..40),
         addrs in prop::collection::vec(any::<u32>(), 1..60),
     ) {
-        let mut toml = String::from("[pack]\nformat = 1\nname = \"p\"\nversion = \"1\"\ndescription = \"d\"\n[[signature]]\nid = 1\nrev = 1\nmsg = \"m\"\nfields = [\"ip.dst\"]\nmatch = \"cidr\"\nvalues = [");
-        let mut uniq: Vec<(u32, u8)> = nets.iter().map(|(a, l)| (if *l == 0 { 0 } else { a & (u32::MAX << (32 - l)) }, *l)).collect();
-        uniq.sort();
-        uniq.dedup();
-        let vals: Vec<String> = uniq.iter().map(|(a, l)| format!("\"{}/{l}\"", std::net::Ipv4Addr::from(*a))).collect();
-        toml.push_str(&vals.join(","));
-        toml.push_str("]\n");
+        // Three signatures, so ranges of several kinds interleave in the table; each range
+        // belongs to the signature it was first drawn for.
+        let mut uniq: Vec<(u32, u8, u32)> = Vec::new();
+        for &(a, l, sig) in &nets {
+            let net = if l == 0 { 0 } else { a & (u32::MAX << (32 - l)) };
+            if !uniq.iter().any(|u| (u.0, u.1) == (net, l)) {
+                uniq.push((net, l, sig));
+            }
+        }
+        let mut toml = String::from("[pack]\nformat = 1\nname = \"p\"\nversion = \"1\"\ndescription = \"d\"\n");
+        for sig in [3u32, 1, 2] {
+            let vals: Vec<String> = uniq.iter().filter(|u| u.2 == sig).map(|(a, l, _)| format!("\"{}/{l}\"", std::net::Ipv4Addr::from(*a))).collect();
+            if !vals.is_empty() {
+                toml.push_str(&format!("[[signature]]\nid = {sig}\nrev = 1\nmsg = \"m\"\nfields = [\"ip.dst\"]\nmatch = \"cidr\"\nvalues = [{}]\n", vals.join(",")));
+            }
+        }
         let rs = cloudtap::detect::load_texts(&[("p.toml".into(), toml)]).expect("valid");
-        for a in addrs.iter().chain(uniq.iter().map(|(n, _)| n)) {
+        for a in addrs.iter().chain(uniq.iter().map(|u| &u.0)) {
             let mut hits = Vec::new();
             rs.match_ip(std::net::IpAddr::V4(std::net::Ipv4Addr::from(*a)), &mut hits);
-            let want: Vec<u8> = {
-                let mut w: Vec<u8> = uniq.iter().filter(|(n, l)| *l == 0 || (a >> (32 - l)) == (n >> (32 - l))).map(|(_, l)| *l).collect();
-                w.sort_by(|x, y| y.cmp(x));
-                w
+            let want: Vec<(String, u32)> = {
+                let mut w: Vec<&(u32, u8, u32)> = uniq.iter().filter(|(n, l, _)| *l == 0 || (a >> (32 - l)) == (n >> (32 - l))).collect();
+                w.sort_by(|x, y| y.1.cmp(&x.1));
+                w.iter().map(|(n, l, sig)| (format!("{}/{l}", std::net::Ipv4Addr::from(*n)), *sig)).collect()
             };
-            let got: Vec<u8> = hits.iter().map(|h| h.pattern.rsplit('/').next().and_then(|l| l.parse().ok()).unwrap_or(99)).collect();
+            let got: Vec<(String, u32)> = hits.iter().map(|h| (h.pattern().to_string(), h.sig.id)).collect();
             prop_assert_eq!(got, want, "addr {}", std::net::Ipv4Addr::from(*a));
         }
     }

@@ -81,7 +81,8 @@ impl<K: Key> std::fmt::Debug for IpTable<K> {
 }
 
 impl<K: Key> IpTable<K> {
-    /// `prefixes`: (network, length, entry id), for an address family of `bits` bits.
+    /// `prefixes`: (network, length, entry id) in load order, for an address family of
+    /// `bits` bits.
     pub fn build(mut prefixes: Vec<(u128, u8, u32)>, bits: u8) -> IpTable<K> {
         let last_of = |net: u128, len: u8| -> u128 {
             let host = u32::from(bits - len);
@@ -92,8 +93,9 @@ impl<K: Key> IpTable<K> {
             }
         };
         // Wider first at one start: prefixes are nested or disjoint, so one pass with a stack
-        // of the open ones yields the segments in order.
-        prefixes.sort_unstable_by_key(|p| (p.0, p.1, p.2));
+        // of the open ones yields the segments in order. The same prefix listed twice keeps
+        // the order given (the later one is listed first), whatever the ids.
+        prefixes.sort_by_key(|p| (p.0, p.1));
         let mut b = Build::default();
         let mut stack: Vec<(u128, u32)> = Vec::new(); // (last address, id)
         let top = if bits >= 128 {

@@ -32,18 +32,9 @@ struct Entry {
 
 const NO_LABEL: u32 = u32::MAX;
 
-/// One address range as compiled: 8 bytes, so 200,000 of them take 1.6 MB and a hit
-/// costs one cache line. What ranges share (signature, label, fields: a few distinct
-/// combinations even in the cloud packs) is in `CidrKind`.
-#[derive(Debug, Clone, Copy, Default)]
-struct CidrEntry {
-    /// Index into `Ruleset::cidr_kinds`.
-    kind: u32,
-    /// The range as written starts at `cidr_text[off..]` and ends where the next entry's
-    /// starts (a last, empty entry closes the list).
-    off: u32,
-}
-
+/// What address ranges share: signature, label and fields, a few distinct combinations
+/// even in the cloud packs. Range ids are numbered kind by kind, so a range's kind follows
+/// from its id (`Ruleset::kind_starts`) and a lookup reads nothing per range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct CidrKind {
     sig: u32,
@@ -63,9 +54,36 @@ pub struct Label {
 #[derive(Debug, Clone, Copy)]
 pub struct Hit<'r> {
     pub sig: &'r Signature,
-    /// The signature value (pattern) that matched, as written in the pack.
-    pub pattern: &'r str,
+    pattern: Pattern<'r>,
     pub label: Option<&'r Label>,
+}
+
+impl<'r> Hit<'r> {
+    /// The signature value (pattern) that matched, as written in the pack.
+    pub fn pattern(&self) -> &'r str {
+        match self.pattern {
+            Pattern::Text(t) => t,
+            Pattern::Cidr(rs, id) => rs.cidr_pattern(id as usize),
+        }
+    }
+}
+
+/// Where a hit's pattern text is. An address range's text is found only when asked for:
+/// most address hits only label a flow and never need it, and on a large table finding it
+/// is a cache miss as costly as the lookup itself.
+#[derive(Clone, Copy)]
+enum Pattern<'r> {
+    Text(&'r str),
+    Cidr(&'r Ruleset, u32),
+}
+
+impl std::fmt::Debug for Pattern<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Pattern::Text(t) => t.fmt(f),
+            Pattern::Cidr(rs, id) => rs.cidr_pattern(id as usize).fmt(f),
+        }
+    }
 }
 
 /// Lower-cases a domain and strips one trailing dot, into `buf`. `None` if too long.
@@ -405,27 +423,41 @@ impl Builder {
             };
             groups.push(PatternGroup { ac, subs, set, res });
         }
-        let mut cidr_entries = Vec::with_capacity(self.cidrs.len() + 1);
         let mut cidr_kinds = Vec::new();
         let mut kind_ids: FxHashMap<CidrKind, u32> = FxHashMap::default();
+        let kinds: Vec<u32> = self
+            .cidrs
+            .iter()
+            .map(|c| {
+                let kind = CidrKind {
+                    sig: c.3.sig,
+                    label: c.3.label,
+                    fields: c.3.fields,
+                };
+                *kind_ids.entry(kind).or_insert_with(|| {
+                    cidr_kinds.push(kind);
+                    cidr_kinds.len() as u32 - 1
+                })
+            })
+            .collect();
+        // Ids kind by kind; within a kind, and in the tables, ranges keep their load order.
+        let mut order: Vec<usize> = (0..self.cidrs.len()).collect();
+        order.sort_by_key(|&i| kinds[i]);
+        let mut new_id = vec![0u32; self.cidrs.len()];
+        let mut kind_starts = Vec::with_capacity(cidr_kinds.len());
+        let mut cidr_offs = Vec::with_capacity(self.cidrs.len() + 1);
         let mut cidr_text = String::new();
+        for (id, &i) in order.iter().enumerate() {
+            if kind_starts.len() <= kinds[i] as usize {
+                kind_starts.push(id as u32);
+            }
+            new_id[i] = id as u32;
+            cidr_offs.push(cidr_text.len() as u32);
+            cidr_text.push_str(&self.cidrs[i].3.pattern);
+        }
+        cidr_offs.push(cidr_text.len() as u32);
         let (mut p4, mut p6) = (Vec::new(), Vec::new());
-        for (is4, net, len, e, _) in self.cidrs {
-            let id = cidr_entries.len() as u32;
-            let kind = CidrKind {
-                sig: e.sig,
-                label: e.label,
-                fields: e.fields,
-            };
-            let kind = *kind_ids.entry(kind).or_insert_with(|| {
-                cidr_kinds.push(kind);
-                cidr_kinds.len() as u32 - 1
-            });
-            cidr_entries.push(CidrEntry {
-                kind,
-                off: cidr_text.len() as u32,
-            });
-            cidr_text.push_str(&e.pattern);
+        for ((is4, net, len, _, _), id) in self.cidrs.into_iter().zip(new_id) {
             if is4 {
                 p4.push((net, len, id));
             } else {
@@ -450,15 +482,9 @@ impl Builder {
             substrings,
             regexes,
             warnings,
-            cidr_entries: {
-                cidr_entries.push(CidrEntry {
-                    kind: u32::MAX,
-                    off: cidr_text.len() as u32,
-                });
-                HugeVec::from_slice(&cidr_entries)
-            },
+            cidr_offs: HugeVec::from_slice(&cidr_offs),
             cidr_kinds,
-            cidr_ascii: cidr_text.is_ascii(),
+            kind_starts,
             cidr_text,
             ip4: IpTable::build(p4, 32),
             ip6: IpTable::build(p6, 128),
@@ -499,13 +525,13 @@ pub struct Ruleset {
     groups: Vec<PatternGroup>,
     substrings: Vec<Entry>,
     regexes: Vec<Entry>,
-    /// One per range, plus a last one that closes `cidr_text`.
-    cidr_entries: HugeVec<CidrEntry>,
+    /// Where each range's text starts in `cidr_text`, plus a last offset that closes it.
+    cidr_offs: HugeVec<u32>,
     cidr_kinds: Vec<CidrKind>,
-    /// The ranges as written, back to back (`CidrEntry::off`).
+    /// The first range id of each kind, ascending.
+    kind_starts: Vec<u32>,
+    /// The ranges as written, back to back (`cidr_offs`).
     cidr_text: String,
-    /// `cidr_text` is all ASCII (always, for ranges `parse_cidr` accepted).
-    cidr_ascii: bool,
     ip4: IpTable<u32>,
     ip6: IpTable<u128>,
     labels: Vec<Label>,
@@ -555,7 +581,7 @@ impl Ruleset {
             domains: self.domains.len(),
             substrings: self.substrings.len(),
             regexes: self.regexes.len(),
-            cidrs: self.cidr_entries.len().saturating_sub(1),
+            cidrs: self.cidr_offs.len().saturating_sub(1),
             exceptions: self.exceptions.len(),
         }
     }
@@ -571,7 +597,7 @@ impl Ruleset {
             if let Some(sig) = self.sigs.get(e.sig as usize) {
                 out.push(Hit {
                     sig,
-                    pattern: self.domains.pattern(&e, name),
+                    pattern: Pattern::Text(self.domains.pattern(&e, name)),
                     label: self.labels.get(e.label as usize),
                 });
             }
@@ -583,7 +609,7 @@ impl Ruleset {
             if e.fields & bit != 0 {
                 out.push(Hit {
                     sig: &self.sigs[e.sig as usize],
-                    pattern: &e.pattern,
+                    pattern: Pattern::Text(&e.pattern),
                     label: self.labels.get(e.label as usize),
                 });
             }
@@ -630,7 +656,7 @@ impl Ruleset {
                 let e = &self.substrings[g.subs[m.pattern().as_usize()] as usize];
                 if !out[first..]
                     .iter()
-                    .any(|h| std::ptr::eq(h.pattern, &*e.pattern))
+                    .any(|h| std::ptr::eq(h.pattern(), &*e.pattern))
                 {
                     self.push(std::slice::from_ref(e), bit, out);
                 }
@@ -649,17 +675,11 @@ impl Ruleset {
         }
     }
 
-    /// The range `a..b` of `cidr_text` as a `&str`, without reading the text: `str::get`
-    /// checks char boundaries, which reads the bytes at both ends, a cache miss per hit on
-    /// a large table. Every range is written in ASCII (`parse_cidr` accepted it), so any
-    /// byte offset is a boundary.
-    #[inline]
-    fn cidr_pattern(&self, a: usize, b: usize) -> &str {
-        match self.cidr_text.as_bytes().get(a..b) {
-            // SAFETY: `cidr_text` is all ASCII (checked in `build`, see `cidr_ascii`), so any
-            // sub-slice is valid UTF-8.
-            Some(bytes) if self.cidr_ascii => unsafe { std::str::from_utf8_unchecked(bytes) },
-            _ => self.cidr_text.get(a..b).unwrap_or(""),
+    /// Range `id` as written in its list or pack.
+    fn cidr_pattern(&self, id: usize) -> &str {
+        match (self.cidr_offs.get(id), self.cidr_offs.get(id + 1)) {
+            (Some(&a), Some(&b)) => self.cidr_text.get(a as usize..b as usize).unwrap_or(""),
+            _ => "",
         }
     }
 
@@ -683,12 +703,8 @@ impl Ruleset {
 
     #[inline]
     fn push_cidr<'r>(&'r self, id: u32, out: &mut Vec<Hit<'r>>) {
-        let id = id as usize;
-        let (Some(e), Some(next)) = (self.cidr_entries.get(id), self.cidr_entries.get(id + 1))
-        else {
-            return;
-        };
-        let Some(k) = self.cidr_kinds.get(e.kind as usize) else {
+        let kind = self.kind_starts.partition_point(|&s| s <= id);
+        let Some(k) = kind.checked_sub(1).and_then(|k| self.cidr_kinds.get(k)) else {
             return;
         };
         if k.fields & Field::IpDst.bit() == 0 {
@@ -699,7 +715,7 @@ impl Ruleset {
         };
         out.push(Hit {
             sig,
-            pattern: self.cidr_pattern(e.off as usize, next.off as usize),
+            pattern: Pattern::Cidr(self, id),
             label: self.labels.get(k.label as usize),
         });
     }
