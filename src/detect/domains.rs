@@ -328,9 +328,6 @@ impl DomainTable {
         if self.is_empty() {
             return true;
         }
-        // One right-to-left pass computes the hash of each label-boundary suffix and probes
-        // it at once: the probes are independent loads the CPU overlaps. Matches (rare) are
-        // stacked and reported longest first afterwards.
         // One right-to-left pass computes the hash of each label-boundary suffix (each
         // extends the previous one) and probes it at once: the probes are independent loads
         // the CPU overlaps. Matches (rare) are stacked and reported longest first.
