@@ -564,7 +564,7 @@ proptest! {
             rs.match_ip(std::net::IpAddr::V4(std::net::Ipv4Addr::from(*a)), &mut hits);
             let want: Vec<(String, u32)> = {
                 let mut w: Vec<&(u32, u8, u32)> = uniq.iter().filter(|(n, l, _)| *l == 0 || (a >> (32 - l)) == (n >> (32 - l))).collect();
-                w.sort_by(|x, y| y.1.cmp(&x.1));
+                w.sort_by_key(|u| std::cmp::Reverse(u.1));
                 w.iter().map(|(n, l, sig)| (format!("{}/{l}", std::net::Ipv4Addr::from(*n)), *sig)).collect()
             };
             let got: Vec<(String, u32)> = hits.iter().map(|h| (h.pattern().to_string(), h.sig.id)).collect();

@@ -252,11 +252,14 @@ impl<R: Read> ChunkReader<R> {
         if base == libc::MAP_FAILED {
             return Ok(None);
         }
-        // SAFETY: advice on our own fresh mapping; failure (old kernel) only costs speed.
-        // SAFETY: advice on our own fresh mapping: start reading a file that is not in the
-        // page cache yet; failure only costs speed.
-        unsafe {
-            libc::madvise(base, map_len, libc::MADV_WILLNEED);
+        // A file not in the page cache yet (its window's last page is not): start reading
+        // all of the window now. On a cached file the advice would only walk the cache
+        // again, a tenth of the reader's time on a cached 1.5 GB capture.
+        if !last_page_cached(base, map_len) {
+            // SAFETY: advice on our own fresh mapping; failure only costs speed.
+            unsafe {
+                libc::madvise(base, map_len, libc::MADV_WILLNEED);
+            }
         }
         self.mapped = Some((fd, end));
         Ok(Some(Arc::new(Chunk {
@@ -270,6 +273,16 @@ impl<R: Read> ChunkReader<R> {
             }),
         })))
     }
+}
+
+/// Whether the last page of a fresh file mapping (`base`, `len` > 0) is in the page cache.
+fn last_page_cached(base: *mut libc::c_void, len: usize) -> bool {
+    let last = (len - 1) / 4096 * 4096;
+    let mut v = [0u8; 1];
+    // SAFETY: `base + last` is a page-aligned address inside our own mapping, and `v` has
+    // room for the one page asked about.
+    let r = unsafe { libc::mincore(base.cast::<u8>().add(last).cast(), 1, v.as_mut_ptr()) };
+    r == 0 && v[0] & 1 != 0
 }
 
 /// Byte order and timestamp unit of a classic pcap file, from its magic number.
