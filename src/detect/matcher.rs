@@ -620,7 +620,9 @@ impl Ruleset {
     /// exact domain, then suffixes from the longest, then substrings, then regexes.
     pub fn match_str<'r>(&'r self, field: Field, value: &str, out: &mut Vec<Hit<'r>>) {
         let bit = field.bit();
-        let mut buf = [0u8; MAX_NAME];
+        // Filled only for a name that pattern groups look at: zeroing 256 bytes on every
+        // DNS lookup cost up to a tenth of it.
+        let mut buf;
         let idn;
         let subject = if field.is_domain() {
             let wire = if value.is_ascii() {
@@ -639,6 +641,7 @@ impl Ruleset {
             if g.ac.is_none() && g.set.is_none() {
                 return;
             }
+            buf = [0u8; MAX_NAME];
             let Some(n) = normalize_domain(wire, &mut buf) else {
                 return;
             };
