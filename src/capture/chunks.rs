@@ -280,7 +280,7 @@ impl<R: Read> ChunkReader<R> {
 
 /// Whether the last page of a fresh file mapping (`base`, `len` > 0) is in the page cache.
 fn last_page_cached(base: *mut libc::c_void, len: usize) -> bool {
-    let last = (len - 1) / 4096 * 4096;
+    let last = len.saturating_sub(1) / 4096 * 4096;
     let mut v = [0u8; 1];
     // SAFETY: `base + last` is a page-aligned address inside our own mapping, and `v` has
     // room for the one page asked about.
