@@ -244,7 +244,13 @@ fn summary(r: &RunReport, threads: usize) {
     let secs = r.elapsed_s.max(1e-9);
     let mut s = String::new();
     use std::fmt::Write as _;
-    let _ = writeln!(s, "cloudtap summary ({threads} worker threads)");
+    let plan = cloudtap::flow::ShardPlan::new(threads);
+    let _ = writeln!(
+        s,
+        "cloudtap summary ({threads} threads: the reader with {:.0}% of flows, {} workers)",
+        plan.reader_share() * 100.0,
+        plan.workers()
+    );
     let _ = writeln!(
         s,
         "  packets {}  bytes {}  flows {}  elapsed {:.3} s  {:.3} Gbit/s  {:.3} Mpkt/s",

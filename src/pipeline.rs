@@ -1,7 +1,8 @@
-//! Wires the stages to threads: one reader per run hands batches of packets to N workers,
-//! chosen by a symmetric hash of the innermost address pair, through bounded crossbeam
-//! channels; each worker owns its flow table and defragmenter (nothing shared on the hot
-//! path); one writer thread serialises and writes EVE.
+//! Wires the stages to threads: one reader per run processes a share of the flows itself and
+//! hands batches of the other packets to N-1 workers, chosen by a symmetric hash of the
+//! innermost address pair (see `flow::ShardPlan`), through bounded crossbeam channels; each
+//! worker owns its flow table and defragmenter (nothing shared on the hot path); one writer
+//! thread serialises and writes EVE.
 
 use crate::capture::{Batch, CaptureError, FileReader, PacketRef};
 use crate::decode::defrag::{DefragConfig, Defragmenter};
@@ -9,7 +10,7 @@ use crate::decode::{self, Decoded, Outcome, Transport};
 use crate::detect::{Action, Field, Hit, Ruleset};
 use crate::extract::{self, Record};
 use crate::flow::{
-    shard_hash, FlowKey, FlowTable, DEFAULT_MAX_FLOWS, DEFAULT_MAX_REASSEMBLY_BYTES,
+    shard_hash, FlowKey, FlowTable, ShardPlan, DEFAULT_MAX_FLOWS, DEFAULT_MAX_REASSEMBLY_BYTES,
 };
 use crate::output::{eve, stats as eve_stats, AlertInfo, Event, Meta, Types};
 use crate::stats::{Counters, Hist, Perf, PKT_TIME_SAMPLE};
@@ -106,6 +107,7 @@ pub fn run_shared(
 ) -> RunReport {
     let start = Instant::now();
     let n = cfg.threads.max(1);
+    let plan = ShardPlan::new(n);
     let (ev_tx, ev_rx) = bounded::<Msg>(n * 8);
     let wcfg = WriterCfg {
         stats: cfg.types.stats,
@@ -118,18 +120,21 @@ pub fn run_shared(
     let mut workers = Vec::with_capacity(n);
     // Emptied batches go back to the reader: no allocation per batch, and no memory freed
     // on one thread that another allocated (glibc then contends for the arena lock).
-    let (spare_tx, spare_rx) = bounded::<Batch>(n * (QUEUE_BATCHES + 2));
-    // One worker: the reader thread does its work itself, so `--threads 1` is one thread of
-    // packet work (as Suricata's single runmode), not a reader and a worker on two cores.
-    let mut inline = (n == 1).then(|| Worker::new(shared.load_full(), cfg, ev_tx.clone()));
+    let (spare_tx, spare_rx) = bounded::<Batch>(plan.workers().max(1) * (QUEUE_BATCHES + 2));
+    // The reader thread does its share of the packet work itself (all of it with one
+    // thread, as Suricata's single runmode): `--threads N` is N busy threads on N cores, not
+    // a reader beside N workers. Its stats index is 0; the worker threads' are 1 to N-1.
+    let mut inline =
+        (plan.reader_share() > 0.0).then(|| Worker::new(shared.load_full(), cfg, ev_tx.clone()));
     let mut inline_snapshot = Instant::now();
-    for _ in 0..usize::from(n > 1) * n {
+    let mut inline_pkts = 0u64;
+    for _ in 0..plan.workers() {
         let (tx, rx) = bounded::<WorkBatch>(QUEUE_BATCHES);
         txs.push(tx);
         let shared = shared.clone();
         let ev_tx = ev_tx.clone();
         let cfg = cfg.clone();
-        let index = workers.len();
+        let index = workers.len() + 1;
         let interval = cfg.stats_interval;
         let spare_tx = spare_tx.clone();
         workers.push(thread::spawn(move || {
@@ -166,7 +171,6 @@ pub fn run_shared(
         ..Perf::default()
     };
     let mut report = RunReport::default();
-    let mut reader_pkts = 0u64;
     for path in &cfg.files {
         let source: Arc<str> = path
             .file_name()
@@ -176,11 +180,11 @@ pub fn run_shared(
         let file_size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         let mut progress = Progress::new(cfg.progress && file_size > 32 << 20, &source, file_size);
         let mut batches: Vec<Batch> = Vec::new();
-        let mut read_at = vec![Instant::now(); n];
+        let mut read_at = vec![Instant::now(); plan.workers()];
         let result = FileReader::open(path).and_then(|mut r| {
             // Batches of shared chunks hold references, not bytes.
             let bytes = if r.shares_buffers() { 0 } else { BATCH_PKTS * 1600 };
-            batches = (0..n)
+            batches = (0..plan.workers())
                 .map(|_| Batch::with_capacity(bytes, BATCH_PKTS))
                 .collect();
             let res = r.for_each_or_wait(|p: Option<&PacketRef<'_>>| {
@@ -201,10 +205,15 @@ pub fn run_shared(
                     }
                     return;
                 };
-                reader_pkts += 1;
                 progress.tick(p.data.len() as u64 + 16);
-                if let Some(w) = inline.as_mut() {
-                    if reader_pkts % INLINE_BATCH == 1 {
+                let route = match plan.workers() {
+                    0 => None,
+                    _ => plan.route(shard_of(p)),
+                };
+                let Some(w) = route else {
+                    let Some(w) = inline.as_mut() else { return };
+                    inline_pkts += 1;
+                    if inline_pkts % INLINE_BATCH == 1 {
                         w.refresh_rules(&shared);
                         w.batch_at = Instant::now();
                         if inline_snapshot.elapsed() >= cfg.stats_interval {
@@ -219,8 +228,7 @@ pub fn run_shared(
                         w.flush();
                     }
                     return;
-                }
-                let w = (shard_of(p) % n as u64) as usize;
+                };
                 if batches[w].is_empty() {
                     read_at[w] = Instant::now();
                 }
@@ -368,7 +376,7 @@ fn shard_of(p: &PacketRef<'_>) -> u64 {
     }
 }
 
-/// Packets the inline worker (`--threads 1`) takes between flushes, reload checks and
+/// Packets the reader's own share of the work takes between flushes, reload checks and
 /// latency clock reads.
 const INLINE_BATCH: u64 = 64;
 

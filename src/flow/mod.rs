@@ -1,8 +1,10 @@
 //! Flow stage: a bounded flow table keyed by the 5-tuple (both directions one flow, plus VLAN
 //! ids), per-direction TCP reassembly, and bypass once a flow has told us what it can.
 
+mod shard;
 mod tcp;
 
+pub use shard::{shard_hash, ShardPlan, READ_COST};
 pub use tcp::{TcpStream, MAX_OOO_BYTES, MAX_OOO_SEGMENTS};
 
 use crate::extract::AppStream;
@@ -88,23 +90,6 @@ impl FlowKey {
         let id = v & ((1u64 << 51) - 1);
         id.max(1)
     }
-}
-
-/// Symmetric hash of an address pair, used to pick the worker. Ports are left out on
-/// purpose: IP fragments carry none, and must reach the same worker as the rest of their flow.
-/// The reader computes it for every packet, so it is two multiplies, not a generic hasher.
-#[inline]
-pub fn shard_hash(src: IpAddr, dst: IpAddr) -> u64 {
-    let wide = |a: IpAddr| match a {
-        IpAddr::V4(a) => u128::from(u32::from(a)),
-        IpAddr::V6(a) => u128::from(a) ^ (1 << 127),
-    };
-    let fold = |x: u128| (x as u64) ^ ((x >> 64) as u64).rotate_left(32);
-    let (a, b) = (wide(src), wide(dst));
-    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-    let h = (fold(lo).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ fold(hi))
-        .wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^ (h >> 32)
 }
 
 /// One flow.
@@ -458,39 +443,6 @@ mod tests {
         assert_eq!(k1.flow_id(5), k2.flow_id(5));
         assert!(k1.flow_id(5) < 1 << 51);
         assert_eq!(shard_hash(a, b), shard_hash(b, a));
-    }
-
-    #[test]
-    fn shards_spread_host_pairs_evenly() {
-        // 4,000 client hosts talking to 40 servers, IPv4 and IPv6: every worker count up to
-        // 8 gets its share within 10%.
-        let pairs: Vec<(IpAddr, IpAddr)> = (0..4000u32)
-            .map(|i| {
-                if i % 4 == 0 {
-                    let c = std::net::Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i));
-                    let s = std::net::Ipv6Addr::from(0x2606_4700_u128 << 96 | u128::from(i % 40));
-                    (IpAddr::V6(c), IpAddr::V6(s))
-                } else {
-                    let c = std::net::Ipv4Addr::from(0x0a00_0000 + i);
-                    let s = std::net::Ipv4Addr::from(0x3400_0000 + (i % 40) * 256);
-                    (IpAddr::V4(c), IpAddr::V4(s))
-                }
-            })
-            .collect();
-        for n in 2..=8u64 {
-            let mut per = vec![0u32; n as usize];
-            for &(c, s) in &pairs {
-                per[(shard_hash(c, s) % n) as usize] += 1;
-            }
-            let fair = pairs.len() as f64 / n as f64;
-            for (w, &k) in per.iter().enumerate() {
-                let off = (f64::from(k) - fair).abs() / fair;
-                assert!(
-                    off < 0.10,
-                    "{n} workers: worker {w} got {k}, fair {fair:.0}"
-                );
-            }
-        }
     }
 
     #[test]
