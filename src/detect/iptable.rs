@@ -127,9 +127,14 @@ impl<K: Key> IpTable<K> {
             b.emit(last + 1, &stack);
         }
         let shift = u32::from(bits - 16);
+        // One merge pass over the sorted segments (a binary search per block was a third of
+        // the start-up time with the benchmark's 5,000 CIDRs).
+        let mut first = 0usize;
         let buckets: Vec<(u32, u32)> = (0..=65_536u128)
             .map(|k| {
-                let first = b.segs.partition_point(|s| (s.0 >> shift) < k);
+                while b.segs.get(first).is_some_and(|s| (s.0 >> shift) < k) {
+                    first += 1;
+                }
                 let at_start = match first.checked_sub(1).and_then(|i| b.segs.get(i)) {
                     Some(s) => s.1,
                     None => NONE,
