@@ -8,9 +8,9 @@
 #    $BENCH_MIX_DIR (default target/bench-mix/) and regenerated only when missing or when
 #    gen_mix.py changed;
 # 3. converts the lists to Suricata rules (benches/lists-to-suricata.py);
-# 4. warms the page cache, then runs N interleaved rounds of: Suricata (--runmode single),
-#    cloudtap --threads 1, cloudtap --threads 2 and a reading floor (tcpdump -r FILE -w /dev/null),
-#    each under /usr/bin/time (wall seconds, peak RSS; the whole process, startup included);
+# 4. warms the page cache (and again before each run), then runs N interleaved rounds of:
+#    Suricata (--runmode single), cloudtap --threads 1, cloudtap --threads 2 and a reading floor
+#    (tcpdump -r FILE -w /dev/null), each under /usr/bin/time (wall seconds, peak RSS; the whole process, startup included);
 # 5. checks that the last round's match sets are equal: cloudtap (1 and 2 threads) == Suricata
 #    == expected.json (benches/compare_alerts.py); exits 1 if not;
 # 6. prints a Markdown table (or JSON with --json): median wall time, Gbit/s and Mpkt/s
@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
         --runs) RUNS="$2"; shift 2 ;;
         --seed) SEED="$2"; shift 2 ;;
         --json) JSON=1; shift ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "e2e.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -98,6 +98,10 @@ cat "$PCAP" > /dev/null
 measure() {  # measure TOOL ROUND OUTDIR -- command...
     local tool="$1" round="$2" out="$3"; shift 4
     mkdir -p "$out"
+    # Warm again before every run: some machines drop pages of a cached file over time (on
+    # this project's VM, about 14 MB every 20 s), and a run that reads them from disk
+    # measures the disk, not the tool.
+    cat "$PCAP" > /dev/null
     if ! /usr/bin/time -f '%e %M' -o "$out/time" timeout "$TIMEOUT" "$@" >"$out/stdout" 2>"$out/stderr"; then
         echo "e2e.sh: $tool failed (round $round): $*" >&2
         tail -5 "$out/stderr" >&2
