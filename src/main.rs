@@ -244,13 +244,16 @@ fn summary(r: &RunReport, threads: usize) {
     let secs = r.elapsed_s.max(1e-9);
     let mut s = String::new();
     use std::fmt::Write as _;
-    let plan = cloudtap::flow::ShardPlan::new(threads);
-    let _ = writeln!(
-        s,
-        "cloudtap summary ({threads} threads: the reader with {:.0}% of flows, {} workers)",
-        plan.reader_share() * 100.0,
-        plan.workers()
-    );
+    let (kept, buckets) = r.shard_split;
+    let _ = match threads {
+        1 => writeln!(s, "cloudtap summary (1 thread: the reader does all the packet work)"),
+        _ => writeln!(
+            s,
+            "cloudtap summary ({threads} threads: the reader and {} worker{}; the reader kept {kept} of {buckets} flow buckets)",
+            threads - 1,
+            if threads == 2 { "" } else { "s" }
+        ),
+    };
     let _ = writeln!(
         s,
         "  packets {}  bytes {}  flows {}  elapsed {:.3} s  {:.3} Gbit/s  {:.3} Mpkt/s",

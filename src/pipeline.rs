@@ -1,6 +1,7 @@
-//! Wires the stages to threads: one reader per run processes a share of the flows itself and
-//! hands batches of the other packets to N-1 workers, chosen by a symmetric hash of the
-//! innermost address pair (see `flow::ShardPlan`), through bounded crossbeam channels; each
+//! Wires the stages to threads: one reader per run processes some flows itself and hands
+//! batches of the other packets to N-1 workers, through bounded crossbeam channels. Flows
+//! are bucketed by a symmetric hash of the innermost address pair, and each bucket's owner
+//! is chosen by load the first time it is seen (see `flow::ShardTable`); each
 //! worker owns its flow table and defragmenter (nothing shared on the hot path); one writer
 //! thread serialises and writes EVE.
 
@@ -10,7 +11,7 @@ use crate::decode::{self, Decoded, Outcome, Transport};
 use crate::detect::{Action, Field, Hit, Ruleset};
 use crate::extract::{self, Record};
 use crate::flow::{
-    shard_hash, FlowKey, FlowTable, ShardPlan, DEFAULT_MAX_FLOWS, DEFAULT_MAX_REASSEMBLY_BYTES,
+    shard_hash, FlowKey, FlowTable, ShardTable, DEFAULT_MAX_FLOWS, DEFAULT_MAX_REASSEMBLY_BYTES,
 };
 use crate::output::{eve, stats as eve_stats, AlertInfo, Event, Meta, Types};
 use crate::stats::{Counters, Hist, Perf, PKT_TIME_SAMPLE};
@@ -28,6 +29,11 @@ use std::time::{Duration, Instant};
 const BATCH_PKTS: usize = 1024;
 /// Batches queued per worker before the reader waits.
 const QUEUE_BATCHES: usize = 8;
+/// A flow bucket seen for the first time while every worker has this many batches queued
+/// is kept by the reader (see `flow::ShardTable`). Half the queue: on the benchmark mix at
+/// 2 threads, 9 interleaved runs each, 4 gave medians of 0.48 s and 0.42 s against 0.50 s
+/// for 2 and 0.44 s for 6 (and 0.52 s and 0.50 s for the fixed hash split it replaced).
+const READER_TAKES_AT: usize = QUEUE_BATCHES / 2;
 /// Default `--stats-interval`, seconds (Suricata's default too).
 pub const DEFAULT_STATS_INTERVAL_S: u64 = 8;
 
@@ -75,6 +81,8 @@ pub struct RunReport {
     pub write_error: Option<String>,
     /// Histograms and queue figures of the run.
     pub perf: Perf,
+    /// Flow buckets kept by the reader, and buckets assigned in all (`flow::ShardTable`).
+    pub shard_split: (u64, u64),
 }
 
 struct WorkBatch {
@@ -107,7 +115,7 @@ pub fn run_shared(
 ) -> RunReport {
     let start = Instant::now();
     let n = cfg.threads.max(1);
-    let plan = ShardPlan::new(n);
+    let mut plan = ShardTable::new(n, READER_TAKES_AT);
     let (ev_tx, ev_rx) = bounded::<Msg>(n * 8);
     let wcfg = WriterCfg {
         stats: cfg.types.stats,
@@ -121,11 +129,11 @@ pub fn run_shared(
     // Emptied batches go back to the reader: no allocation per batch, and no memory freed
     // on one thread that another allocated (glibc then contends for the arena lock).
     let (spare_tx, spare_rx) = bounded::<Batch>(plan.workers().max(1) * (QUEUE_BATCHES + 2));
-    // The reader thread does its share of the packet work itself (all of it with one
-    // thread, as Suricata's single runmode): `--threads N` is N busy threads on N cores, not
-    // a reader beside N workers. Its stats index is 0; the worker threads' are 1 to N-1.
-    let mut inline =
-        (plan.reader_share() > 0.0).then(|| Worker::new(shared.load_full(), cfg, ev_tx.clone()));
+    // The reader thread does packet work itself (all of it with one thread, as Suricata's
+    // single runmode; with more, the flows the workers cannot take on): `--threads N` is N
+    // busy threads on N cores, not a reader beside N workers. Its stats index is 0; the
+    // worker threads' are 1 to N-1.
+    let mut inline = Some(Worker::new(shared.load_full(), cfg, ev_tx.clone()));
     let mut inline_snapshot = Instant::now();
     let mut inline_pkts = 0u64;
     for _ in 0..plan.workers() {
@@ -208,7 +216,7 @@ pub fn run_shared(
                 progress.tick(p.data.len() as u64 + 16);
                 let route = match plan.workers() {
                     0 => None,
-                    _ => plan.route(shard_of(p)),
+                    _ => plan.route(shard_of(p), |w| txs.get(w).map_or(0, |t| t.len())),
                 };
                 let Some(w) = route else {
                     let Some(w) = inline.as_mut() else { return };
@@ -298,6 +306,7 @@ pub fn run_shared(
         }
         Err(_) => report.write_error = Some("writer thread failed".into()),
     }
+    report.shard_split = plan.split();
     report.elapsed_s = start.elapsed().as_secs_f64();
     report
 }

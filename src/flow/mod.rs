@@ -4,7 +4,7 @@
 mod shard;
 mod tcp;
 
-pub use shard::{shard_hash, ShardPlan, READ_COST};
+pub use shard::{shard_hash, ShardTable, SHARD_BUCKETS};
 pub use tcp::{TcpStream, MAX_OOO_BYTES, MAX_OOO_SEGMENTS};
 
 use crate::extract::AppStream;
