@@ -14,7 +14,8 @@
 //! fixed split by hash cannot do that: reading costs more or less of a packet's work from
 //! one capture to the next, and the load moves within a capture. On the benchmark mix at
 //! 2 threads the fixed split that balanced best on average took 0.50 s (median of 9), this
-//! one 0.42 s, with the same alerts and records.
+//! one 0.42 s, with the same alerts and records. The limit: once every bucket has been seen
+//! (a long live capture), the split no longer follows the load.
 
 use std::net::IpAddr;
 
