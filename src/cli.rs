@@ -59,7 +59,7 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES", default_value_t = crate::decode::defrag::DEFAULT_MAX_BYTES)]
     pub fragment_memcap: usize,
 
-    /// Worker threads (default: number of cores).
+    /// Threads of packet work, the reading thread among them (default: number of cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
