@@ -133,7 +133,7 @@ pub fn run_shared(
     // single runmode; with more, the flows the workers cannot take on): `--threads N` is N
     // busy threads on N cores, not a reader beside N workers. Its stats index is 0; the
     // worker threads' are 1 to N-1.
-    let mut inline = Some(Worker::new(shared.load_full(), cfg, ev_tx.clone()));
+    let mut inline = Worker::new(shared.load_full(), cfg, ev_tx.clone());
     let mut inline_snapshot = Instant::now();
     let mut inline_pkts = 0u64;
     for _ in 0..plan.workers() {
@@ -219,7 +219,7 @@ pub fn run_shared(
                     _ => plan.route(shard_of(p), |w| txs.get(w).map_or(0, |t| t.len())),
                 };
                 let Some(w) = route else {
-                    let Some(w) = inline.as_mut() else { return };
+                    let w = &mut inline;
                     inline_pkts += 1;
                     if inline_pkts % INLINE_BATCH == 1 {
                         w.refresh_rules(&shared);
@@ -286,11 +286,9 @@ pub fn run_shared(
         }
     }
     drop(txs);
-    if let Some(mut w) = inline.take() {
-        w.flush();
-        w.send_snapshot(0);
-        report.counters.merge(&w.counters());
-    }
+    inline.flush();
+    inline.send_snapshot(0);
+    report.counters.merge(&inline.counters());
     let _ = reader_tx.send(Msg::Reader(Box::new(reader_perf)));
     drop(reader_tx);
     for w in workers {
@@ -385,8 +383,8 @@ fn shard_of(p: &PacketRef<'_>) -> u64 {
     }
 }
 
-/// Packets the reader's own share of the work takes between flushes, reload checks and
-/// latency clock reads.
+/// Packets the reader processes itself between reload checks, latency clock reads and
+/// stats snapshots.
 const INLINE_BATCH: u64 = 64;
 
 /// Packets ahead whose headers a worker prefetches.
