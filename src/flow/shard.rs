@@ -45,7 +45,7 @@ pub struct ShardTable {
 impl ShardTable {
     /// The table for `threads` threads of packet work (at least 1), the reader among them.
     pub fn new(threads: usize, busy_at: usize) -> Self {
-        // Owners are u16 below UNSET: more worker threads than that share the last ones.
+        // Owners are u16 below UNSET, so thread counts above that are capped.
         let workers = threads.clamp(1, usize::from(UNSET - 1)) - 1;
         ShardTable {
             owner: if workers == 0 {

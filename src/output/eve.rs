@@ -187,39 +187,38 @@ struct DnsOut<'a> {
 
 impl Serialize for DnsOut<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let m = self.m;
-        if m.is_response() && !self.in_alert {
-            return DnsAnswer(m).serialize(s);
-        }
-        if !m.is_response() && !self.in_alert {
-            if let Some(q) = m.questions.get(self.question) {
-                let tx_id = self.tx_id;
-                return DnsQuery {
+        let (m, tx_id) = (self.m, self.tx_id);
+        match (m.is_response(), self.in_alert) {
+            (true, false) => DnsAnswer(m).serialize(s),
+            (false, false) => match m.questions.get(self.question) {
+                Some(q) => DnsQuery {
                     m,
                     q,
                     tx_id,
                     version: true,
                 }
-                .serialize(s);
+                .serialize(s),
+                None => {
+                    let mut o = s.serialize_map(Some(3))?;
+                    o.serialize_entry("version", &2)?;
+                    o.serialize_entry("type", "query")?;
+                    o.serialize_entry("id", &m.id)?;
+                    o.end()
+                }
+            },
+            (true, true) => {
+                let mut o = s.serialize_map(Some(2))?;
+                o.serialize_entry("version", &2)?;
+                o.serialize_entry("answer", &DnsAnswer(m))?;
+                o.end()
+            }
+            (false, true) => {
+                let mut o = s.serialize_map(Some(2))?;
+                o.serialize_entry("version", &2)?;
+                o.serialize_entry("query", &DnsQueries { m, tx_id })?;
+                o.end()
             }
         }
-        let mut o = s.serialize_map(None)?;
-        o.serialize_entry("version", &2)?;
-        if m.is_response() {
-            o.serialize_entry("answer", &DnsAnswer(m))?;
-        } else if self.in_alert {
-            o.serialize_entry(
-                "query",
-                &DnsQueries {
-                    m,
-                    tx_id: self.tx_id,
-                },
-            )?;
-        } else {
-            o.serialize_entry("type", "query")?;
-            o.serialize_entry("id", &m.id)?;
-        }
-        o.end()
     }
 }
 
