@@ -23,41 +23,65 @@ pub struct Cli {
     #[arg(short = 'i', long = "interface", value_name = "IFACE")]
     pub interface: Option<String>,
 
+    /// Configuration file (TOML): every option below has a key of the same name (dashes as
+    /// underscores), plus the detection stage's policy, hours, thresholds and windows; the
+    /// command line wins.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Directory of signature packs (default: the packs bundled in the binary).
     #[arg(long, value_name = "DIR")]
     pub signatures: Option<PathBuf>,
 
     /// Where to write EVE JSON lines; `-` is standard output.
-    #[arg(long, value_name = "PATH", default_value = "-")]
-    pub eve: String,
+    #[arg(long, value_name = "PATH")]
+    pub eve: Option<String>,
 
     /// Reload signatures when a file in --signatures DIR changes (SIGHUP always reloads).
     #[arg(long)]
     pub watch: bool,
 
-    /// EVE event types to write: any of alert,dns,tls,http,quic,stats (comma separated).
-    #[arg(long, value_name = "LIST", default_value = "alert")]
-    pub types: String,
+    /// EVE event types to write: any of alert,dns,tls,http,quic,flow,stats (comma separated)
+    /// [default: alert].
+    #[arg(long, value_name = "LIST")]
+    pub types: Option<String>,
 
-    /// Seconds between EVE `stats` records (with `--types ...,stats`; one more at the end).
-    #[arg(long, value_name = "SECS", default_value_t = 8.0)]
-    pub stats_interval: f64,
+    /// Seconds between EVE `stats` records (with `--types ...,stats`; one more at the end)
+    /// [default: 8].
+    #[arg(long, value_name = "SECS")]
+    pub stats_interval: Option<f64>,
 
-    /// Cap on flows tracked per worker (oldest evicted first, counted).
-    #[arg(long, value_name = "N", default_value_t = crate::flow::DEFAULT_MAX_FLOWS)]
-    pub max_flows: usize,
+    /// Cap on flows tracked per worker (oldest evicted first, counted) [default: 262144].
+    #[arg(long, value_name = "N")]
+    pub max_flows: Option<usize>,
 
-    /// Cap on bytes held for TCP reassembly by all flows of one worker together.
-    #[arg(long, value_name = "BYTES", default_value_t = crate::flow::DEFAULT_MAX_REASSEMBLY_BYTES)]
-    pub reassembly_memcap: usize,
+    /// Cap on bytes held for TCP reassembly by all flows of one worker together
+    /// [default: 134217728].
+    #[arg(long, value_name = "BYTES")]
+    pub reassembly_memcap: Option<usize>,
 
-    /// Cap on IP datagrams being reassembled from fragments, per worker.
-    #[arg(long, value_name = "N", default_value_t = crate::decode::defrag::DEFAULT_MAX_DATAGRAMS)]
-    pub max_fragment_datagrams: usize,
+    /// Cap on IP datagrams being reassembled from fragments, per worker [default: 4096].
+    #[arg(long, value_name = "N")]
+    pub max_fragment_datagrams: Option<usize>,
 
-    /// Cap on fragment bytes held, per worker.
-    #[arg(long, value_name = "BYTES", default_value_t = crate::decode::defrag::DEFAULT_MAX_BYTES)]
-    pub fragment_memcap: usize,
+    /// Cap on fragment bytes held, per worker [default: 33554432].
+    #[arg(long, value_name = "BYTES")]
+    pub fragment_memcap: Option<usize>,
+
+    /// Directory of the baseline of normal use (which web services the organisation and each
+    /// host use, and when), kept across runs; first-use detection is off without it.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+
+    /// Learning period of a new --state, in packet time: first uses are recorded, not
+    /// alerted [default: 24h].
+    #[arg(long, value_name = "DURATION")]
+    pub learning: Option<String>,
+
+    /// `entity`: the playbook's detections, one alert per (host, detection, service) per
+    /// window; `flow`: every alert-tier list hit once per flow [default: entity].
+    #[arg(long, value_name = "MODE")]
+    pub alert_mode: Option<String>,
 
     /// Threads of packet work, the reading thread among them (default: number of cores).
     #[arg(long, value_name = "N")]
@@ -74,6 +98,27 @@ pub enum Command {
     Signatures {
         #[command(subcommand)]
         action: SigAction,
+    },
+    /// Review or seed the baseline kept in --state DIR, as JSON.
+    State {
+        #[command(subcommand)]
+        action: StateAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateAction {
+    /// Write the baseline as JSON to standard output.
+    Export {
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+    },
+    /// Merge a JSON baseline (as written by export) into DIR.
+    Import {
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+        /// JSON file; `-` is standard input.
+        file: PathBuf,
     },
 }
 

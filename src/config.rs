@@ -1,0 +1,704 @@
+//! One configuration, settled once: the command line over the configuration file (`--config
+//! FILE`, TOML) over the defaults, validated here and nowhere later. Every command-line option
+//! has a key of the same name (dashes as underscores); the detection stage's policy, hours,
+//! thresholds and windows live only in the file. Errors name the file and line.
+
+use crate::cli::Cli;
+use crate::correlate::{
+    BurstCfg, Hours, Policy, StageCfg, Suppress, Threshold, ThresholdType, Track, UploadCfg,
+};
+use crate::decode::defrag::{DEFAULT_MAX_BYTES, DEFAULT_MAX_DATAGRAMS};
+use crate::flow::{DEFAULT_MAX_FLOWS, DEFAULT_MAX_REASSEMBLY_BYTES};
+use crate::output::Types;
+use crate::pipeline;
+use crate::wire::Cidr;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// Default alert window: one alert per (host, detection, service) per hour.
+pub const DEFAULT_WINDOW_NS: u64 = 3_600_000_000_000;
+/// Default learning period of a new `--state`: one day of packet time.
+pub const DEFAULT_LEARNING_NS: u64 = 86_400_000_000_000;
+
+/// How alerts are raised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertMode {
+    /// The playbook's detections, per entity and window (the default).
+    Entity,
+    /// Every list hit of an alert-tier signature, once per flow (the engine benchmark's mode,
+    /// comparable with Suricata's per-flow rules).
+    Flow,
+}
+
+/// The settled configuration of a run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub run: pipeline::Config,
+    pub signatures: Option<PathBuf>,
+    pub eve: String,
+    pub watch: bool,
+    pub quiet: bool,
+    pub stage: StageCfg,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot read --config {path}: {err}")]
+    Read { path: String, err: std::io::Error },
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct File {
+    read: Option<Vec<PathBuf>>,
+    signatures: Option<PathBuf>,
+    eve: Option<String>,
+    watch: Option<bool>,
+    types: Option<Spanned<String>>,
+    stats_interval: Option<Spanned<f64>>,
+    max_flows: Option<Spanned<usize>>,
+    reassembly_memcap: Option<usize>,
+    max_fragment_datagrams: Option<Spanned<usize>>,
+    fragment_memcap: Option<usize>,
+    threads: Option<Spanned<usize>>,
+    quiet: Option<bool>,
+    state: Option<PathBuf>,
+    learning: Option<Spanned<String>>,
+    alert_mode: Option<Spanned<String>>,
+    home_net: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    alerts: AlertsFile,
+    hours: Option<HoursFile>,
+    #[serde(default)]
+    burst: BurstFile,
+    #[serde(default)]
+    upload: UploadFile,
+    #[serde(default)]
+    baseline: BaselineFile,
+    #[serde(default)]
+    policy: Vec<PolicyFile>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AlertsFile {
+    window: Option<Spanned<String>>,
+    #[serde(default)]
+    threshold: Vec<ThresholdFile>,
+    #[serde(default)]
+    suppress: Vec<SuppressFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThresholdFile {
+    #[serde(default)]
+    signature_id: u32,
+    #[serde(rename = "type")]
+    kind: Spanned<String>,
+    track: Spanned<String>,
+    count: u64,
+    seconds: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuppressFile {
+    #[serde(default)]
+    signature_id: u32,
+    track: Option<Spanned<String>>,
+    #[serde(default)]
+    ip: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoursFile {
+    timezone: Spanned<String>,
+    start: Option<Spanned<String>>,
+    end: Option<Spanned<String>>,
+    weekdays: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    holidays: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct BurstFile {
+    count: Option<usize>,
+    window: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct UploadFile {
+    bytes: Option<u64>,
+    ratio: Option<f64>,
+    min_bytes: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct BaselineFile {
+    max_age: Option<Spanned<String>>,
+    max_hosts: Option<usize>,
+    max_services: Option<usize>,
+    max_services_per_host: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    name: String,
+    #[serde(default)]
+    categories: Vec<Spanned<String>>,
+    #[serde(default)]
+    services: Vec<String>,
+    allow: Vec<Spanned<String>>,
+}
+
+/// Reads the file named by `--config`, if any, and settles the configuration.
+pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
+    match &cli.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|err| ConfigError::Read {
+                path: p.display().to_string(),
+                err,
+            })?;
+            Config::from(cli, Some((p.as_path(), &text)))
+        }
+        None => Config::from(cli, None),
+    }
+}
+
+/// Parses `24h`, `10m`, `30d`, `90s`, `1h30m` (units s, m, h, d; whole numbers).
+pub fn parse_duration(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("empty duration".into());
+    }
+    let mut total: u64 = 0;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let unit: u64 = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(format!("{s:?}: unit {c:?} is not one of s, m, h, d")),
+        };
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("{s:?}: a number must come before {c:?}"))?;
+        num.clear();
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| format!("{s:?} is too long"))?;
+    }
+    if !num.is_empty() {
+        return Err(format!("{s:?}: give a unit (s, m, h or d), e.g. {num}s"));
+    }
+    total
+        .checked_mul(1_000_000_000)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("{s:?} must be between 1 s and 500 years"))
+}
+
+struct Ctx<'a> {
+    name: String,
+    text: &'a str,
+    errors: Vec<String>,
+}
+
+impl Ctx<'_> {
+    fn line(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())]
+            .bytes()
+            .filter(|b| *b == b'\n')
+            .count()
+            + 1
+    }
+    fn err<T>(&mut self, s: &Spanned<T>, msg: impl std::fmt::Display) {
+        let l = self.line(s.span().start);
+        self.errors.push(format!("{}:{l}: {msg}", self.name));
+    }
+    fn duration(&mut self, s: &Option<Spanned<String>>, default: u64) -> u64 {
+        match s {
+            None => default,
+            Some(v) => parse_duration(v.get_ref()).unwrap_or_else(|e| {
+                self.err(v, e);
+                default
+            }),
+        }
+    }
+    fn cidrs(&mut self, v: &[Spanned<String>]) -> Vec<Cidr> {
+        let mut out = Vec::new();
+        for c in v {
+            match Cidr::parse(c.get_ref()) {
+                Ok(x) => out.push(x),
+                Err(e) => self.err(c, e),
+            }
+        }
+        out
+    }
+}
+
+impl Config {
+    /// Settles the command line over the file's text (path, contents) over the defaults.
+    pub fn from(cli: &Cli, file: Option<(&Path, &str)>) -> Result<Config, ConfigError> {
+        let (f, mut cx) = match file {
+            Some((path, text)) => {
+                let name = path.display().to_string();
+                let f: File = toml::from_str(text).map_err(|e| {
+                    let line = e
+                        .span()
+                        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+                    let msg = e.message().trim_end().to_string();
+                    ConfigError::Invalid(match line {
+                        Some(l) => format!("{name}:{l}: {msg}"),
+                        None => format!("{name}: {msg}"),
+                    })
+                })?;
+                (
+                    f,
+                    Ctx {
+                        name,
+                        text,
+                        errors: Vec::new(),
+                    },
+                )
+            }
+            None => (
+                File::default(),
+                Ctx {
+                    name: "--config".into(),
+                    text: "",
+                    errors: Vec::new(),
+                },
+            ),
+        };
+        let mut cli_err = Vec::new();
+        let files = if cli.read.is_empty() {
+            f.read.clone().unwrap_or_default()
+        } else {
+            cli.read.clone()
+        };
+        let types_s = cli
+            .types
+            .clone()
+            .or_else(|| f.types.as_ref().map(|t| t.get_ref().clone()))
+            .unwrap_or_else(|| "alert".into());
+        let types = match Types::parse(&types_s) {
+            Ok(t) => t,
+            Err(e) => {
+                match (&cli.types, &f.types) {
+                    (None, Some(t)) => cx.err(t, e),
+                    _ => cli_err.push(e),
+                }
+                Types::default()
+            }
+        };
+        let threads = match (cli.threads, &f.threads) {
+            (Some(0), _) => {
+                cli_err.push("--threads must be at least 1".into());
+                1
+            }
+            (Some(n), _) => n,
+            (None, Some(t)) if *t.get_ref() == 0 => {
+                cx.err(t, "threads must be at least 1");
+                1
+            }
+            (None, Some(t)) => *t.get_ref(),
+            (None, None) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let stats_interval = cli
+            .stats_interval
+            .or(f.stats_interval.as_ref().map(|s| *s.get_ref()))
+            .unwrap_or(pipeline::DEFAULT_STATS_INTERVAL_S as f64);
+        if !(stats_interval.is_finite() && (0.1..=1e6).contains(&stats_interval)) {
+            cli_err.push("--stats-interval must be between 0.1 and 1000000 seconds".into());
+        }
+        let max_flows = cli
+            .max_flows
+            .or(f.max_flows.as_ref().map(|s| *s.get_ref()))
+            .unwrap_or(DEFAULT_MAX_FLOWS);
+        let max_dgrams = cli
+            .max_fragment_datagrams
+            .or(f.max_fragment_datagrams.as_ref().map(|s| *s.get_ref()))
+            .unwrap_or(DEFAULT_MAX_DATAGRAMS);
+        if max_flows == 0 {
+            cli_err.push("--max-flows must be at least 1".into());
+        }
+        if max_dgrams == 0 {
+            cli_err.push("--max-fragment-datagrams must be at least 1".into());
+        }
+        let mut run = pipeline::Config::new(files);
+        run.threads = threads;
+        run.types = types;
+        run.stats_interval = Duration::from_secs_f64(stats_interval.clamp(0.1, 1e6));
+        run.max_flows = max_flows.max(1);
+        run.max_reassembly = cli
+            .reassembly_memcap
+            .or(f.reassembly_memcap)
+            .unwrap_or(DEFAULT_MAX_REASSEMBLY_BYTES);
+        run.defrag.max_datagrams = max_dgrams.max(1);
+        run.defrag.max_bytes = cli
+            .fragment_memcap
+            .or(f.fragment_memcap)
+            .unwrap_or(DEFAULT_MAX_BYTES);
+        let quiet = cli.quiet || f.quiet.unwrap_or(false);
+        run.progress = !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+
+        // Detection stage.
+        let mut stage = StageCfg::default();
+        let mode = cli
+            .alert_mode
+            .clone()
+            .or_else(|| f.alert_mode.as_ref().map(|m| m.get_ref().clone()));
+        run.alert_mode = match mode.as_deref() {
+            None | Some("entity") => AlertMode::Entity,
+            Some("flow") => AlertMode::Flow,
+            Some(other) => {
+                let msg = format!("alert mode {other:?} must be \"entity\" or \"flow\"");
+                match (&cli.alert_mode, &f.alert_mode) {
+                    (None, Some(m)) => cx.err(m, msg),
+                    _ => cli_err.push(format!("--{msg}")),
+                }
+                AlertMode::Entity
+            }
+        };
+        stage.state = cli.state.clone().or(f.state.clone());
+        stage.learning_ns = match (&cli.learning, &f.learning) {
+            (Some(s), _) => parse_duration(s).unwrap_or_else(|e| {
+                cli_err.push(format!("--learning: {e}"));
+                DEFAULT_LEARNING_NS
+            }),
+            (None, l) => cx.duration(l, DEFAULT_LEARNING_NS),
+        };
+        if let Some(h) = &f.home_net {
+            stage.home_net = cx.cidrs(h);
+        }
+        stage.window_ns = cx.duration(&f.alerts.window, DEFAULT_WINDOW_NS);
+        for t in &f.alerts.threshold {
+            let kind = match t.kind.get_ref().as_str() {
+                "limit" => ThresholdType::Limit,
+                "threshold" => ThresholdType::Threshold,
+                "both" => ThresholdType::Both,
+                other => {
+                    cx.err(
+                        &t.kind,
+                        format!("type {other:?} must be limit, threshold or both"),
+                    );
+                    continue;
+                }
+            };
+            let Some(track) = parse_track(&mut cx, &t.track) else {
+                continue;
+            };
+            if t.count == 0 || t.seconds == 0 {
+                cx.err(&t.kind, "count and seconds must be at least 1");
+                continue;
+            }
+            stage.thresholds.push(Threshold {
+                sid: t.signature_id,
+                kind,
+                track,
+                count: t.count,
+                seconds: t.seconds,
+            });
+        }
+        for s in &f.alerts.suppress {
+            let track = match &s.track {
+                Some(t) => match parse_track(&mut cx, t) {
+                    Some(Track::ByRule) => {
+                        cx.err(t, "suppress tracks by_src or by_dst");
+                        continue;
+                    }
+                    Some(t) => Some(t),
+                    None => continue,
+                },
+                None => None,
+            };
+            if track.is_some() && s.ip.is_empty() {
+                if let Some(t) = &s.track {
+                    cx.err(t, "a suppress rule with track needs ip = [...]");
+                }
+                continue;
+            }
+            stage.suppress.push(Suppress {
+                sid: s.signature_id,
+                track,
+                ips: cx.cidrs(&s.ip),
+            });
+        }
+        if let Some(h) = &f.hours {
+            if let Some(h) = hours(&mut cx, h) {
+                stage.hours = Some(h);
+            }
+        }
+        stage.burst = BurstCfg {
+            count: f.burst.count.unwrap_or(5).max(2),
+            window_ns: cx.duration(&f.burst.window, 600_000_000_000),
+        };
+        let up = UploadCfg::default();
+        stage.upload = UploadCfg {
+            bytes: f.upload.bytes.unwrap_or(up.bytes),
+            ratio: f.upload.ratio.unwrap_or(up.ratio),
+            min_bytes: f.upload.min_bytes.unwrap_or(up.min_bytes),
+        };
+        if !(stage.upload.ratio.is_finite() && stage.upload.ratio > 1.0) {
+            cx.errors.push(format!(
+                "{}: upload.ratio must be a number above 1",
+                cx.name
+            ));
+        }
+        stage.max_age_ns = cx.duration(&f.baseline.max_age, 30 * 86_400_000_000_000);
+        if let Some(n) = f.baseline.max_hosts {
+            stage.max_hosts = n.max(1);
+        }
+        if let Some(n) = f.baseline.max_services {
+            stage.max_services = n.max(1);
+        }
+        if let Some(n) = f.baseline.max_services_per_host {
+            stage.max_services_per_host = n.max(1);
+        }
+        for p in &f.policy {
+            for c in &p.categories {
+                if !crate::detect::SERVICE_CATEGORIES.contains(&c.get_ref().as_str()) {
+                    cx.err(
+                        c,
+                        format!(
+                            "category {:?} is not one of {}",
+                            c.get_ref(),
+                            crate::detect::SERVICE_CATEGORIES.join(", ")
+                        ),
+                    );
+                }
+            }
+            let allow = cx.cidrs(&p.allow);
+            stage.policies.push(Policy {
+                name: p.name.clone(),
+                categories: p.categories.iter().map(|c| c.get_ref().clone()).collect(),
+                services: p.services.clone(),
+                allow,
+            });
+        }
+        let signatures = cli.signatures.clone().or(f.signatures.clone());
+        let watch = cli.watch || f.watch.unwrap_or(false);
+        if watch && signatures.is_none() {
+            cli_err.push("--watch needs --signatures DIR".into());
+        }
+        let mut all = cx.errors;
+        all.extend(cli_err.into_iter().map(|e| format!("command line: {e}")));
+        if !all.is_empty() {
+            return Err(ConfigError::Invalid(all.join("\n")));
+        }
+        Ok(Config {
+            run,
+            signatures,
+            eve: cli
+                .eve
+                .clone()
+                .or(f.eve.clone())
+                .unwrap_or_else(|| "-".into()),
+            watch,
+            quiet,
+            stage,
+        })
+    }
+}
+
+fn parse_track(cx: &mut Ctx<'_>, t: &Spanned<String>) -> Option<Track> {
+    match t.get_ref().as_str() {
+        "by_src" => Some(Track::BySrc),
+        "by_dst" => Some(Track::ByDst),
+        "by_rule" => Some(Track::ByRule),
+        other => {
+            cx.err(
+                t,
+                format!("track {other:?} must be by_src, by_dst or by_rule"),
+            );
+            None
+        }
+    }
+}
+
+fn hours(cx: &mut Ctx<'_>, h: &HoursFile) -> Option<Hours> {
+    let tz: chrono_tz::Tz = match h.timezone.get_ref().parse() {
+        Ok(t) => t,
+        Err(_) => {
+            cx.err(
+                &h.timezone,
+                format!(
+                    "{:?} is not an IANA time zone (e.g. Europe/Berlin)",
+                    h.timezone.get_ref()
+                ),
+            );
+            return None;
+        }
+    };
+    let hm = |cx: &mut Ctx<'_>, v: &Option<Spanned<String>>, d: u32| -> u32 {
+        let Some(v) = v else { return d };
+        let s = v.get_ref();
+        let parsed = s.split_once(':').and_then(|(a, b)| {
+            let (h, m) = (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?);
+            (h <= 24 && m < 60 && h * 60 + m <= 1440).then_some(h * 60 + m)
+        });
+        parsed.unwrap_or_else(|| {
+            cx.err(v, format!("{s:?} is not a time of day HH:MM"));
+            d
+        })
+    };
+    let start = hm(cx, &h.start, 8 * 60);
+    let end = hm(cx, &h.end, 18 * 60);
+    let mut weekdays = 0u8;
+    match &h.weekdays {
+        None => weekdays = 0b0001_1111,
+        Some(ds) => {
+            for d in ds {
+                let i = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+                    .iter()
+                    .position(|x| x.eq_ignore_ascii_case(d.get_ref()));
+                match i {
+                    Some(i) => weekdays |= 1 << i,
+                    None => cx.err(d, format!("{:?} is not mon..sun", d.get_ref())),
+                }
+            }
+        }
+    }
+    let mut holidays = Vec::new();
+    for d in &h.holidays {
+        match chrono::NaiveDate::parse_from_str(d.get_ref(), "%Y-%m-%d") {
+            Ok(x) => holidays.push(x),
+            Err(_) => cx.err(d, format!("{:?} is not a date YYYY-MM-DD", d.get_ref())),
+        }
+    }
+    if start >= end {
+        cx.err(&h.timezone, "hours.start must be before hours.end");
+    }
+    Some(Hours {
+        tz,
+        start_min: start,
+        end_min: end,
+        weekdays,
+        holidays,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::parse_from(std::iter::once("cloudtap").chain(args.iter().copied()))
+    }
+
+    fn from(args: &[&str], text: &str) -> Result<Config, String> {
+        Config::from(&cli(args), Some((Path::new("t.toml"), text))).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("24h"), Ok(86_400_000_000_000));
+        assert_eq!(parse_duration("1h30m"), Ok(5_400_000_000_000));
+        assert_eq!(parse_duration("90s"), Ok(90_000_000_000));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("5w").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn command_line_wins_over_the_file() {
+        let text =
+            "threads = 3\neve = \"from-file.json\"\ntypes = \"alert,dns\"\nlearning = \"2h\"\n";
+        let c = from(&["-r", "x.pcap", "--threads", "1"], text).unwrap();
+        assert_eq!(c.run.threads, 1);
+        assert_eq!(c.eve, "from-file.json");
+        assert!(c.run.types.dns);
+        assert_eq!(c.stage.learning_ns, 7_200_000_000_000);
+        let c = from(&["-r", "x.pcap", "--eve", "-", "--learning", "1d"], text).unwrap();
+        assert_eq!(c.eve, "-");
+        assert_eq!(c.run.threads, 3);
+        assert_eq!(c.stage.learning_ns, 86_400_000_000_000);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let text = "threads = 2\n\n[hours]\ntimezone = \"Mars/Olympus\"\n";
+        let e = from(&["-r", "x"], text).unwrap_err();
+        assert!(e.starts_with("t.toml:4: "), "{e}");
+        let text = "[[policy]]\nname = \"ci\"\ncategories = [\"cloud-storage\"]\nallow = [\n  \"10.99.9.0/24\",\n  \"10.300.0.0/8\",\n]\n";
+        let e = from(&["-r", "x"], text).unwrap_err();
+        assert!(e.starts_with("t.toml:6: "), "{e}");
+        let e = from(&["-r", "x"], "[alerts]\nwindow = \"soon\"\n").unwrap_err();
+        assert!(e.starts_with("t.toml:2: "), "{e}");
+        // Unknown keys and TOML syntax errors carry the line too.
+        let e = from(&["-r", "x"], "threads = 2\nthreds = 3\n").unwrap_err();
+        assert!(e.starts_with("t.toml:2: "), "{e}");
+        let e = from(&["-r", "x"], "threads = 2\n[hours\n").unwrap_err();
+        assert!(e.starts_with("t.toml:2: "), "{e}");
+        let e = from(
+            &["-r", "x"],
+            "[[policy]]\nname = \"p\"\ncategories = [\"clod-storage\"]\nallow = []\n",
+        )
+        .unwrap_err();
+        assert!(e.starts_with("t.toml:3: "), "{e}");
+    }
+
+    #[test]
+    fn full_example_settles() {
+        let text = r#"
+signatures = "signatures"
+types = "alert,flow"
+home_net = ["10.0.0.0/8"]
+[alerts]
+window = "30m"
+[[alerts.threshold]]
+signature_id = 9190001
+type = "limit"
+track = "by_src"
+count = 1
+seconds = 3600
+[[alerts.suppress]]
+signature_id = 9100001
+track = "by_src"
+ip = ["10.99.0.0/24"]
+[hours]
+timezone = "Europe/Berlin"
+start = "08:00"
+end = "18:00"
+weekdays = ["mon", "tue", "wed", "thu", "fri"]
+holidays = ["2026-12-25"]
+[burst]
+count = 4
+window = "5m"
+[upload]
+bytes = 1000000
+[[policy]]
+name = "cloud storage only from CI"
+categories = ["cloud-storage"]
+allow = ["10.99.9.0/24"]
+"#;
+        let c = from(&["-r", "x"], text).unwrap();
+        assert_eq!(c.stage.window_ns, 1_800_000_000_000);
+        assert_eq!(c.stage.thresholds.len(), 1);
+        assert_eq!(c.stage.suppress.len(), 1);
+        assert_eq!(c.stage.burst.count, 4);
+        assert_eq!(c.stage.upload.bytes, 1_000_000);
+        assert_eq!(c.stage.policies[0].name, "cloud storage only from CI");
+        assert!(c.run.types.flow);
+        assert_eq!(c.signatures.as_deref(), Some(Path::new("signatures")));
+        assert_eq!(c.stage.home_net.len(), 1);
+    }
+}
