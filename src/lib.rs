@@ -4,8 +4,11 @@
 //! `capture` -> `decode` -> `flow` (with TCP reassembly) -> `extract` -> `detect` -> `output`,
 //! with `stats` beside. `pipeline` wires the stages to threads.
 
+pub mod baseline;
 pub mod capture;
 pub mod cli;
+pub mod config;
+pub mod correlate;
 pub mod decode;
 pub mod detect;
 pub mod extract;
@@ -14,3 +17,4 @@ pub mod output;
 pub mod pipeline;
 pub mod stats;
 pub mod timefmt;
+pub mod wire;

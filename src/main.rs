@@ -2,10 +2,11 @@
 //! Exit status: 0 success, 1 input could not be read, 2 usage or configuration error.
 
 use clap::Parser;
-use cloudtap::cli::{Cli, Command, SigAction};
+use cloudtap::baseline::{Baseline, BaselineOpts};
+use cloudtap::cli::{Cli, Command, SigAction, StateAction};
+use cloudtap::correlate::Stage;
 use cloudtap::detect::{self, Field, Ruleset};
-use cloudtap::output::Types;
-use cloudtap::pipeline::{self, Config, RunReport};
+use cloudtap::pipeline::{self, RunReport};
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::Path;
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Some(Command::Signatures { action }) => signatures_cmd(action),
+        Some(Command::State { action }) => state_cmd(action),
         None => {
             cloudtap::capture::explain_sigbus();
             run(&cli)
@@ -151,76 +153,70 @@ fn signatures_cmd(action: &SigAction) -> ExitCode {
 }
 
 fn run(cli: &Cli) -> ExitCode {
-    if cli.interface.is_some() {
-        eprintln!("cloudtap: live capture (-i) is not available in this version; use -r FILE");
-        return ExitCode::from(2);
-    }
-    if cli.read.is_empty() {
-        eprintln!("cloudtap: nothing to read: give capture files with -r FILE (see --help)");
-        return ExitCode::from(2);
-    }
-    let types = match Types::parse(&cli.types) {
-        Ok(t) => t,
+    // Errors come first: a configuration that cannot be settled is reported before
+    // anything is opened or written.
+    let cfg = match cloudtap::config::load(cli) {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("cloudtap: {e}");
             return ExitCode::from(2);
         }
     };
-    let threads = match cli.threads {
-        Some(0) => {
-            eprintln!("cloudtap: --threads must be at least 1");
-            return ExitCode::from(2);
+    if cli.interface.is_some() {
+        eprintln!("cloudtap: live capture (-i) is not available in this version; use -r FILE");
+        return ExitCode::from(2);
+    }
+    if cfg.run.files.is_empty() {
+        eprintln!("cloudtap: nothing to read: give capture files with -r FILE (see --help)");
+        return ExitCode::from(2);
+    }
+    for f in &cfg.run.files {
+        if let Err(e) = std::fs::File::open(f) {
+            eprintln!("cloudtap: cannot open {}: {e}", f.display());
+            return ExitCode::from(1);
         }
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    let rules = match load_rules(cli.signatures.as_deref()) {
+    }
+    let rules = match load_rules(cfg.signatures.as_deref()) {
         Ok(r) => Arc::new(arc_swap::ArcSwap::from_pointee(r)),
         Err(e) => {
             eprintln!("cloudtap: {e}");
             return ExitCode::from(2);
         }
     };
-    let sink: Box<dyn Write + Send> = if cli.eve == "-" {
+    let (stage, log) = match Stage::new(cfg.stage.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cloudtap: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for l in log {
+        eprintln!("cloudtap: {l}");
+    }
+    let sink: Box<dyn Write + Send> = if cfg.eve == "-" {
         Box::new(std::io::stdout())
     } else {
-        match std::fs::File::create(&cli.eve) {
+        match std::fs::File::create(&cfg.eve) {
             Ok(f) => Box::new(f),
             Err(e) => {
-                eprintln!("cloudtap: cannot write --eve {}: {e}", cli.eve);
+                eprintln!("cloudtap: cannot write --eve {}: {e}", cfg.eve);
                 return ExitCode::from(2);
             }
         }
     };
-    if !(cli.stats_interval.is_finite() && cli.stats_interval >= 0.1) {
-        eprintln!("cloudtap: --stats-interval must be at least 0.1 seconds");
-        return ExitCode::from(2);
-    }
-    let mut cfg = Config::new(cli.read.clone());
-    cfg.stats_interval = std::time::Duration::from_secs_f64(cli.stats_interval.min(1e6));
-    cfg.threads = threads;
-    cfg.max_flows = cli.max_flows.max(1);
-    cfg.max_reassembly = cli.reassembly_memcap;
-    cfg.defrag.max_datagrams = cli.max_fragment_datagrams.max(1);
-    cfg.defrag.max_bytes = cli.fragment_memcap;
-    cfg.types = types;
-    cfg.progress = !cli.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    match &cli.signatures {
-        Some(dir) => {
-            if let Err(e) = detect::reload::spawn(dir.clone(), rules.clone(), cli.watch) {
-                eprintln!("cloudtap: cannot set up signature reload: {e}");
-                return ExitCode::from(2);
-            }
-        }
-        None if cli.watch => {
-            eprintln!("cloudtap: --watch needs --signatures DIR");
+    if let Some(dir) = &cfg.signatures {
+        if let Err(e) = detect::reload::spawn(dir.clone(), rules.clone(), cfg.watch) {
+            eprintln!("cloudtap: cannot set up signature reload: {e}");
             return ExitCode::from(2);
         }
-        None => {}
     }
-    let report = pipeline::run_shared(&cfg, rules, sink);
-    if !cli.quiet {
+    let threads = cfg.run.threads;
+    let report = pipeline::run_shared(&cfg.run, rules, sink, stage);
+    if !cfg.quiet {
         summary(&report, threads);
+    }
+    for l in &report.stage_log {
+        eprintln!("cloudtap: {l}");
     }
     for t in &report.truncated_files {
         eprintln!("cloudtap: warning: {t}");
@@ -236,6 +232,75 @@ fn run(cli: &Cli) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+fn state_cmd(action: &StateAction) -> ExitCode {
+    let dir = match action {
+        StateAction::Export { state } | StateAction::Import { state, .. } => state,
+    };
+    let (mut b, rep) = match Baseline::open(dir, BaselineOpts::default()) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("cloudtap: --state {}: {e}", dir.display());
+            return ExitCode::from(2);
+        }
+    };
+    if let Some((p, why)) = &rep.set_aside {
+        eprintln!(
+            "cloudtap: the baseline in {} was unreadable ({why}); it was set aside as {}",
+            dir.display(),
+            p.display()
+        );
+    }
+    match action {
+        StateAction::Export { .. } => {
+            let v = b.export_json();
+            let mut out = std::io::stdout().lock();
+            let written = serde_json::to_writer_pretty(&mut out, &v)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out));
+            match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("cloudtap: cannot write the export: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        StateAction::Import { file, .. } => {
+            let text = if file.as_os_str() == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map(|_| s)
+            } else {
+                std::fs::read_to_string(file)
+            };
+            let text = match text {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("cloudtap: cannot read {}: {e}", file.display());
+                    return ExitCode::from(1);
+                }
+            };
+            let v: serde_json::Value = match serde_json::from_str(&text) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("cloudtap: {}: not JSON: {e}", file.display());
+                    return ExitCode::from(2);
+                }
+            };
+            if let Err(e) = b.import_json(&v) {
+                eprintln!("cloudtap: {}: {e}", file.display());
+                return ExitCode::from(2);
+            }
+            match b.save() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("cloudtap: cannot save the baseline: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
     }
 }
 
@@ -284,6 +349,12 @@ fn summary(r: &RunReport, threads: usize) {
         s,
         "  flows evicted at cap {}  timed out {}  tcp gaps {}  out-of-order dropped {}",
         c.flows_evicted_cap, c.flows_timed_out, c.tcp_gaps, c.tcp_ooo_dropped
+    );
+    let g = &r.stage;
+    let _ = writeln!(
+        s,
+        "  detection stage: observations {}  flow ends {}  alerts {}  repeats counted {}  context only {}  suppressed {}  thresholded {}  written early at cap {}",
+        g.observations, g.flow_ends, g.alerts, g.repeats, g.context_only, g.suppressed, g.thresholded, g.open_flushed_early
     );
     let p = &r.perf;
     let (t, l, d) = (

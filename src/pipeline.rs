@@ -6,14 +6,17 @@
 //! thread serialises and writes EVE.
 
 use crate::capture::{Batch, CaptureError, FileReader, PacketRef};
+use crate::config::AlertMode;
+use crate::correlate::{FlowEnd, Observation, Stage, StageCfg, StageStats};
 use crate::decode::defrag::{DefragConfig, Defragmenter};
 use crate::decode::{self, Decoded, Outcome, Transport};
-use crate::detect::{Action, Field, Hit, Ruleset};
+use crate::detect::{Action, Field, FlowContext, Hit, Ruleset, SeenHit};
 use crate::extract::{self, Record};
 use crate::flow::{
-    shard_hash, FlowKey, FlowTable, ShardTable, DEFAULT_MAX_FLOWS, DEFAULT_MAX_REASSEMBLY_BYTES,
+    shard_hash, Ended, FlowKey, FlowTable, ShardTable, DEFAULT_MAX_FLOWS,
+    DEFAULT_MAX_REASSEMBLY_BYTES,
 };
-use crate::output::{eve, stats as eve_stats, AlertInfo, Event, Meta, Types};
+use crate::output::{eve, stats as eve_stats, AlertInfo, Event, FlowRecord, Meta, Types};
 use crate::stats::{Counters, Hist, Perf, PKT_TIME_SAMPLE};
 use arc_swap::ArcSwap;
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -50,6 +53,11 @@ pub struct Config {
     pub progress: bool,
     /// Write an EVE `stats` record this often (when `types.stats`), and one at the end.
     pub stats_interval: Duration,
+    /// Per-entity detections (the detection stage) or per-flow list hits.
+    pub alert_mode: AlertMode,
+    /// Flows that sent at least this many bytes from the client reach the detection stage
+    /// when they end (`correlate::UploadCfg::floor`).
+    pub upload_floor: u64,
 }
 
 impl Config {
@@ -66,6 +74,8 @@ impl Config {
             defrag: DefragConfig::default(),
             progress: false,
             stats_interval: Duration::from_secs(DEFAULT_STATS_INTERVAL_S),
+            alert_mode: AlertMode::Entity,
+            upload_floor: crate::correlate::UploadCfg::default().floor(),
         }
     }
 }
@@ -83,6 +93,10 @@ pub struct RunReport {
     pub perf: Perf,
     /// Flow buckets kept by the reader, and buckets assigned in all (`flow::ShardTable`).
     pub shard_split: (u64, u64),
+    /// The detection stage's counters.
+    pub stage: StageStats,
+    /// What the detection stage logged (baseline set aside, save errors).
+    pub stage_log: Vec<String>,
 }
 
 struct WorkBatch {
@@ -99,11 +113,17 @@ enum Msg {
     Worker(usize, Box<(Counters, Hist)>),
     /// The reader's queue figures (at the end of the input).
     Reader(Box<Perf>),
+    /// Records that matched something, for the detection stage.
+    Observations(Vec<Observation>),
+    /// Flows that ended having sent enough to matter, for the detection stage.
+    FlowEnds(Vec<FlowEnd>),
 }
 
-/// Runs the offline pipeline over `cfg.files`, writing EVE lines to `sink`.
+/// Runs the offline pipeline over `cfg.files`, writing EVE lines to `sink`, with the
+/// detection stage's defaults and no baseline.
 pub fn run(cfg: &Config, rules: Arc<Ruleset>, sink: Box<dyn Write + Send>) -> RunReport {
-    run_shared(cfg, Arc::new(ArcSwap::new(rules)), sink)
+    let stage = Stage::without_state(StageCfg::default());
+    run_shared(cfg, Arc::new(ArcSwap::new(rules)), sink, stage)
 }
 
 /// As [`run`], with signatures that may be swapped while it runs (reload): each worker picks
@@ -112,6 +132,7 @@ pub fn run_shared(
     cfg: &Config,
     shared: Arc<ArcSwap<Ruleset>>,
     sink: Box<dyn Write + Send>,
+    stage: Stage,
 ) -> RunReport {
     let start = Instant::now();
     let n = cfg.threads.max(1);
@@ -123,7 +144,7 @@ pub fn run_shared(
         workers: n,
         start,
     };
-    let writer = thread::spawn(move || writer_loop(ev_rx, sink, wcfg));
+    let writer = thread::spawn(move || writer_loop(ev_rx, sink, wcfg, stage));
     let mut txs = Vec::with_capacity(n);
     let mut workers = Vec::with_capacity(n);
     // Emptied batches go back to the reader: no allocation per batch, and no memory freed
@@ -297,10 +318,21 @@ pub fn run_shared(
         }
     }
     match writer.join() {
-        Ok((n, perf, err)) => {
-            report.events_written = n;
-            report.perf = perf;
-            report.write_error = err.map(|e| e.to_string());
+        Ok(w) => {
+            report.events_written = w.written;
+            report.perf = w.perf;
+            report.write_error = w.error.map(|e| e.to_string());
+            report.stage = w.stage;
+            report.stage_log = w.stage_log;
+            for (id, (msg, n)) in w.alerts_by_sig {
+                report.counters.alerts += n;
+                let e = report
+                    .counters
+                    .alerts_by_sig
+                    .entry(id)
+                    .or_insert_with(|| (msg, 0));
+                e.1 += n;
+            }
         }
         Err(_) => report.write_error = Some("writer thread failed".into()),
     }
@@ -362,12 +394,23 @@ impl Progress {
     }
 }
 
-/// Payload bytes of a decoded packet, for the per-flow byte counters.
-fn d_len(d: &Decoded<'_>) -> u64 {
-    match d.transport {
-        Transport::Tcp(t) => t.payload.len() as u64,
-        Transport::Udp { payload, .. } => payload.len() as u64,
-        Transport::Other(_) => 0,
+/// An owned copy of a hit, for the detection stage.
+fn seen(hit: &Hit<'_>, field: Field, value: &str) -> SeenHit {
+    SeenHit {
+        sig: hit.sig.clone(),
+        field,
+        value: value.to_string(),
+        pattern: hit.pattern().to_string(),
+        // Provider and service, without the region: one service for the baseline and the
+        // alert windows, whichever region's range was hit.
+        label: hit.label.map(|l| {
+            [l.provider.as_str(), l.service.as_str()]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" ")
+        }),
     }
 }
 
@@ -425,14 +468,62 @@ struct WriterCfg {
     start: Instant,
 }
 
-/// The writer thread: serialises events, merges the workers' snapshots, writes `stats`
-/// records every interval and at the end, and measures capture-to-alert latency.
-/// Returns (events written, the run's merged figures, the first write error).
+/// What the writer thread hands back at the end.
+struct WriterEnd {
+    written: u64,
+    perf: Perf,
+    error: Option<std::io::Error>,
+    stage: StageStats,
+    stage_log: Vec<String>,
+    /// Alerts the detection stage raised, by signature.
+    alerts_by_sig: std::collections::BTreeMap<u32, (String, u64)>,
+}
+
+/// Writes events as EVE lines, counting them; stops at the first write error.
+fn write_events(
+    events: &[Event],
+    out: &mut impl Write,
+    line: &mut Vec<u8>,
+    perf: &mut Perf,
+    n: &mut u64,
+) -> std::io::Result<()> {
+    for ev in events {
+        if ev.alert.is_some() {
+            if let Some(born) = ev.born {
+                perf.alert_latency_us
+                    .record(born.elapsed().as_micros() as u64);
+            }
+        }
+        line.clear();
+        eve::write_event(ev, line);
+        line.push(b'\n');
+        out.write_all(line)?;
+        *n += 1;
+    }
+    Ok(())
+}
+
+/// The writer thread: runs the detection stage on the workers' observations, serialises
+/// events, merges the workers' snapshots, writes `stats` records every interval and at the
+/// end, and measures capture-to-alert latency.
 fn writer_loop(
     rx: Receiver<Msg>,
     sink: Box<dyn Write + Send>,
     cfg: WriterCfg,
-) -> (u64, Perf, Option<std::io::Error>) {
+    mut stage: Stage,
+) -> WriterEnd {
+    let mut stage_log = Vec::new();
+    let mut by_sig: std::collections::BTreeMap<u32, (String, u64)> = Default::default();
+    let mut count_stage = |evs: &[Event]| {
+        for e in evs {
+            if let Some(a) = &e.alert {
+                let v = by_sig
+                    .entry(a.sig.id)
+                    .or_insert_with(|| (a.sig.msg.clone(), 0));
+                v.1 += 1;
+            }
+        }
+    };
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, sink);
     let mut line = Vec::with_capacity(2048);
     let mut n = 0u64;
@@ -443,9 +534,11 @@ fn writer_loop(
     let mut prev = eve_stats::Totals::default();
     let write_stats = |snaps: &[Option<(Counters, Hist)>],
                        perf: &Perf,
+                       stage_alerts: u64,
                        prev: &mut eve_stats::Totals,
                        line: &mut Vec<u8>| {
-        let (c, p) = merged(snaps, perf);
+        let (mut c, p) = merged(snaps, perf);
+        c.alerts += stage_alerts;
         line.clear();
         *prev = eve_stats::write_record(&c, &p, cfg.start.elapsed(), *prev, line);
         line.push(b'\n');
@@ -466,24 +559,19 @@ fn writer_loop(
         };
         match msg {
             Some(Msg::Events(events)) if result.is_ok() => {
-                for ev in &events {
-                    if ev.alert.is_some() {
-                        if let Some(born) = ev.born {
-                            perf.alert_latency_us
-                                .record(born.elapsed().as_micros() as u64);
-                        }
-                    }
-                    line.clear();
-                    eve::write_event(ev, &mut line);
-                    line.push(b'\n');
-                    if let Err(e) = out.write_all(&line) {
-                        result = Err(e);
-                        break;
-                    }
-                    n += 1;
-                }
+                result = write_events(&events, &mut out, &mut line, &mut perf, &mut n);
             }
             Some(Msg::Events(_)) => {} // keep draining so workers never block
+            Some(Msg::Observations(obs)) => {
+                for o in obs {
+                    stage.observe(o);
+                }
+            }
+            Some(Msg::FlowEnds(ends)) => {
+                for f in ends {
+                    stage.flow_end(f);
+                }
+            }
             Some(Msg::Worker(i, snap)) => {
                 if let Some(s) = snaps.get_mut(i) {
                     *s = Some(*snap);
@@ -492,9 +580,19 @@ fn writer_loop(
             Some(Msg::Reader(p)) => perf.merge(&p),
             None => {}
         }
+        let ready = stage.drain();
+        if !ready.is_empty() {
+            count_stage(&ready);
+            if result.is_ok() {
+                result = write_events(&ready, &mut out, &mut line, &mut perf, &mut n);
+            }
+        }
+        if let Some(e) = stage.maybe_save() {
+            stage_log.push(e);
+        }
         if cfg.stats && result.is_ok() && last_stats.elapsed() >= cfg.interval {
             last_stats = Instant::now();
-            write_stats(&snaps, &perf, &mut prev, &mut line);
+            write_stats(&snaps, &perf, stage.stats.alerts, &mut prev, &mut line);
             if let Err(e) = out.write_all(&line) {
                 result = Err(e);
             }
@@ -507,8 +605,17 @@ fn writer_loop(
             }
         }
     }
+    // End of input: every open alert window is written, and the baseline saved.
+    if let Some(e) = stage.finish() {
+        stage_log.push(e);
+    }
+    let ready = stage.drain();
+    count_stage(&ready);
+    if result.is_ok() {
+        result = write_events(&ready, &mut out, &mut line, &mut perf, &mut n);
+    }
     if cfg.stats && result.is_ok() {
-        write_stats(&snaps, &perf, &mut prev, &mut line);
+        write_stats(&snaps, &perf, stage.stats.alerts, &mut prev, &mut line);
         match out.write_all(&line) {
             Ok(()) => n += 1,
             Err(e) => result = Err(e),
@@ -520,7 +627,14 @@ fn writer_loop(
         }
     }
     let (_, p) = merged(&snaps, &perf);
-    (n, p, result.err())
+    WriterEnd {
+        written: n,
+        perf: p,
+        error: result.err(),
+        stage: stage.stats,
+        stage_log,
+        alerts_by_sig: by_sig,
+    }
 }
 
 /// The workers' latest snapshots merged with the writer's and reader's figures.
@@ -544,6 +658,12 @@ pub struct Worker {
     c: Counters,
     tx: Sender<Msg>,
     pending: Vec<Event>,
+    pending_obs: Vec<Observation>,
+    pending_ends: Vec<FlowEnd>,
+    alert_mode: AlertMode,
+    upload_floor: u64,
+    /// The capture the last packet came from (`in_iface` of flow records).
+    source: Arc<str>,
     records: Vec<Record>,
     /// When the reader started the batch being processed (latency origin of its events).
     batch_at: Instant,
@@ -553,15 +673,22 @@ pub struct Worker {
 
 impl Worker {
     fn new(rules: Arc<Ruleset>, cfg: &Config, tx: Sender<Msg>) -> Self {
+        let mut flows = FlowTable::new(cfg.max_flows);
+        flows.track_ends = cfg.types.flow || cfg.alert_mode == AlertMode::Entity;
         Worker {
             rules,
             types: cfg.types,
-            flows: FlowTable::new(cfg.max_flows),
+            flows,
             max_reassembly: cfg.max_reassembly,
             defrag: Defragmenter::new(cfg.defrag),
             c: Counters::default(),
             tx,
             pending: Vec::new(),
+            pending_obs: Vec::new(),
+            pending_ends: Vec::new(),
+            alert_mode: cfg.alert_mode,
+            upload_floor: cfg.upload_floor,
+            source: Arc::from(""),
             records: Vec::new(),
             batch_at: Instant::now(),
             pkt_ns: Hist::new(),
@@ -595,15 +722,117 @@ impl Worker {
     }
 
     pub fn flush(&mut self) {
+        // A send fails only when the writer has gone (it stopped on a write error, which
+        // the run reports); what could not be sent is counted.
         if !self.pending.is_empty() {
             let evs = std::mem::take(&mut self.pending);
-            let _ = self.tx.send(Msg::Events(evs));
+            if let Err(e) = self.tx.send(Msg::Events(evs)) {
+                if let Msg::Events(v) = e.0 {
+                    self.c.skips.add_n("events_writer_gone", v.len() as u64);
+                }
+            }
+        }
+        if !self.pending_obs.is_empty() {
+            let obs = std::mem::take(&mut self.pending_obs);
+            if let Err(e) = self.tx.send(Msg::Observations(obs)) {
+                if let Msg::Observations(v) = e.0 {
+                    self.c
+                        .skips
+                        .add_n("observations_writer_gone", v.len() as u64);
+                }
+            }
+        }
+        if !self.pending_ends.is_empty() {
+            let ends = std::mem::take(&mut self.pending_ends);
+            if let Err(e) = self.tx.send(Msg::FlowEnds(ends)) {
+                if let Msg::FlowEnds(v) = e.0 {
+                    self.c.skips.add_n("flow_ends_writer_gone", v.len() as u64);
+                }
+            }
         }
     }
 
     pub fn counters(mut self) -> Counters {
+        // Flows still open at the end of the input end now (flow records, uploads).
+        self.flows.end_all();
+        self.ended();
         self.flush();
         self.snapshot()
+    }
+
+    /// Flow records and flow-end summaries of the flows that left the table.
+    fn ended(&mut self) {
+        let ended = std::mem::take(&mut self.flows.ended);
+        for e in ended {
+            self.flow_ended(e);
+        }
+    }
+
+    fn flow_ended(&mut self, e: Ended) {
+        let c = usize::from(e.client.min(1));
+        let s = 1 - c;
+        let (ends_a, ends_b) = ((e.key.a, e.key.pa), (e.key.b, e.key.pb));
+        let ((src, sport), (dst, dport)) = if c == 0 {
+            (ends_a, ends_b)
+        } else {
+            (ends_b, ends_a)
+        };
+        let meta = Meta {
+            ts_ns: e.first_ns,
+            flow_id: e.id,
+            iface: self.source.clone(),
+            src,
+            sport,
+            dst,
+            dport,
+            proto: e.key.proto,
+            vlan: e.key.vlan,
+            tx_id: 0,
+            to_server: true,
+        };
+        if self.types.flow {
+            self.pending.push(Event {
+                meta: meta.clone(),
+                record: None,
+                alert: None,
+                question: 0,
+                labels: Arc::new(Vec::new()),
+                born: None,
+                verdict: None,
+                flow: Some(Box::new(FlowRecord {
+                    pkts_toserver: e.pkts[c],
+                    pkts_toclient: e.pkts[s],
+                    bytes_toserver: e.bytes[c],
+                    bytes_toclient: e.bytes[s],
+                    start_ns: e.first_ns,
+                    end_ns: e.last_ns,
+                    reason: e.reason,
+                    closed: e.closed,
+                    alerted: e.alerted,
+                })),
+            });
+        }
+        if self.alert_mode != AlertMode::Entity || e.bytes[c] < self.upload_floor {
+            return;
+        }
+        let mut ctx = e.ctx;
+        if ctx.as_ref().is_none_or(|x| x.web.is_none()) {
+            // No name was seen on it: the server's provider range, if any, is the service.
+            let mut h = Vec::new();
+            self.rules.match_ip(dst, &mut h);
+            if let Some(hit) = h.first() {
+                let x = ctx.get_or_insert_with(Box::default);
+                x.web = Some(seen(hit, Field::IpDst, &dst.to_string()));
+            }
+        }
+        self.pending_ends.push(FlowEnd {
+            meta,
+            first_ns: e.first_ns,
+            last_ns: e.last_ns,
+            bytes_toserver: e.bytes[c],
+            bytes_toclient: e.bytes[s],
+            ctx,
+        });
     }
 
     /// The worker's counters so far, with the flow table's and defragmenter's folded in.
@@ -627,15 +856,26 @@ impl Worker {
 
     pub fn packet(&mut self, p: &PacketRef<'_>, source: &Arc<str>) {
         self.c.packets += 1;
-        self.c.bytes += u64::from(p.orig_len.max(p.data.len() as u32));
+        let wire = u64::from(p.orig_len.max(p.data.len() as u32));
+        self.c.bytes += wire;
+        if !Arc::ptr_eq(&self.source, source) {
+            self.source = source.clone();
+        }
+        self.packet_inner(p, source, wire);
+        if !self.flows.ended.is_empty() {
+            self.ended();
+        }
+    }
+
+    fn packet_inner(&mut self, p: &PacketRef<'_>, source: &Arc<str>, wire: u64) {
         match decode::decode(p.linktype, p.data) {
-            Ok(Outcome::Packet(d)) => self.decoded(d, p.ts_ns, source),
+            Ok(Outcome::Packet(d)) => self.decoded(d, p.ts_ns, source, wire),
             Ok(Outcome::Fragment(f)) => {
                 if let Some(r) = self.defrag.push(&f, p.ts_ns) {
                     match decode::decode_ip_payload(
                         r.src, r.dst, r.proto, &r.data, r.encap, r.depth,
                     ) {
-                        Ok(Outcome::Packet(d)) => self.decoded(d, p.ts_ns, source),
+                        Ok(Outcome::Packet(d)) => self.decoded(d, p.ts_ns, source, wire),
                         Ok(Outcome::Fragment(_)) => self.c.skips.add("nested_fragment"),
                         Ok(Outcome::NotIp) => self.c.not_ip += 1,
                         Err(e) => self.c.skips.add(e.reason()),
@@ -647,7 +887,7 @@ impl Worker {
         }
     }
 
-    fn decoded(&mut self, d: Decoded<'_>, ts: u64, source: &Arc<str>) {
+    fn decoded(&mut self, d: Decoded<'_>, ts: u64, source: &Arc<str>, wire: u64) {
         self.c.decoded += 1;
         if d.encap.tunnels > 0 {
             self.c.tunnelled += 1;
@@ -658,9 +898,13 @@ impl Worker {
             Transport::Other(p) => (p, 0, 0),
         };
         let (key, dir) = FlowKey::new(d.src, d.dst, sport, dport, proto, d.encap.vlan);
-        let (flow, _, held) = self.flows.get_with_budget(key, ts);
+        let (flow, created, held) = self.flows.get_with_budget(key, ts);
+        if created {
+            flow.client = dir as u8;
+        }
         flow.pkts[dir] += 1;
-        flow.bytes[dir] += d_len(&d);
+        // Wire bytes, as Suricata's flow records count them.
+        flow.bytes[dir] += wire;
         if flow.bypass {
             self.c.bypassed_packets += 1;
             return;
@@ -670,6 +914,8 @@ impl Worker {
         match d.transport {
             Transport::Tcp(t) => {
                 if t.syn {
+                    // A SYN comes from the client, a SYN-ACK from the server.
+                    flow.client = if t.ack_flag { 1 - dir as u8 } else { dir as u8 };
                     // SYN or SYN-ACK: this direction's stream starts here.
                     flow.tcp[dir].on_syn(t.seq);
                     flow.app[dir] = extract::AppStream::new(true);
@@ -783,6 +1029,21 @@ impl Worker {
                     if let Some(sni) = &h.sni {
                         check(Field::TlsSni, sni);
                     }
+                    if rules.wants(Field::TlsJa3) {
+                        check(Field::TlsJa3, &h.ja3_hash());
+                    }
+                    if rules.wants(Field::TlsJa4) {
+                        let ja4 = h.ja4(matches!(&rec, Record::Quic(..)));
+                        check(Field::TlsJa4, &ja4);
+                        // An entry of only the first section matches every JA4 with it.
+                        if let Some((a, _)) = ja4.split_once('_') {
+                            found.clear();
+                            rules.match_str(Field::TlsJa4, a, &mut found);
+                            for hit in found.drain(..) {
+                                hits.push((Field::TlsJa4, ja4.clone(), hit));
+                            }
+                        }
+                    }
                 }
                 Record::Http(r) => {
                     if let Some(h) = &r.host {
@@ -835,6 +1096,13 @@ impl Worker {
             }
         }
         let labels = Arc::new(labels);
+        if self.alert_mode == AlertMode::Entity {
+            if self.types.alert && !hits.is_empty() {
+                self.observe(key, &meta, &record, &hits, &labels);
+            }
+            self.record_events(&meta, &record, &labels, Vec::new());
+            return;
+        }
         let (flow, _) = self.flows.get(key, meta.ts_ns);
         let mut events = Vec::new();
         // One alert per (field, value): the most specific matching signature (hits come most
@@ -871,10 +1139,69 @@ impl Worker {
                 question: 0,
                 labels: labels.clone(),
                 born: Some(self.batch_at),
+                verdict: None,
+                flow: None,
             });
         }
-        if self.types.wants_record(&record) {
-            let n = match &*record {
+        self.record_events(&meta, &record, &labels, events);
+    }
+
+    /// Hands the detection stage a record's hits (exceptions applied), and remembers on the
+    /// flow which web service and agent it carried (for the upload check at its end).
+    fn observe(
+        &mut self,
+        key: FlowKey,
+        meta: &Meta,
+        record: &Arc<Record>,
+        hits: &[(Field, String, Hit<'_>)],
+        labels: &Arc<Vec<String>>,
+    ) {
+        let mut seen_hits: Vec<SeenHit> = Vec::with_capacity(hits.len());
+        for (field, value, hit) in hits {
+            if self.rules.exception(hit.sig.id, value, meta.src).is_some() {
+                self.c.skips.add("alert_suppressed_by_exception");
+                continue;
+            }
+            seen_hits.push(seen(hit, *field, value));
+        }
+        if seen_hits.is_empty() {
+            return;
+        }
+        let (flow, _) = self.flows.get(key, meta.ts_ns);
+        flow.observed = true;
+        let ctx = flow.ctx.get_or_insert_with(Box::<FlowContext>::default);
+        if ctx.agent.is_none() {
+            ctx.agent = seen_hits
+                .iter()
+                .find(|h| h.is_agent())
+                .map(|h| h.value.clone());
+        }
+        if ctx.web.as_ref().is_none_or(|w| w.field == Field::IpDst) {
+            if let Some(w) = crate::correlate::primary_web(&seen_hits) {
+                ctx.web = Some(w.clone());
+            }
+        }
+        self.pending_obs.push(Observation {
+            meta: meta.clone(),
+            record: record.clone(),
+            hits: seen_hits,
+            labels: labels.clone(),
+        });
+        if self.pending_obs.len() >= 256 {
+            self.flush();
+        }
+    }
+
+    /// Queues the record events `--types` asks for after `events` (alerts).
+    fn record_events(
+        &mut self,
+        meta: &Meta,
+        record: &Arc<Record>,
+        labels: &Arc<Vec<String>>,
+        mut events: Vec<Event>,
+    ) {
+        if self.types.wants_record(record) {
+            let n = match &**record {
                 Record::Dns(m) if !m.is_response() => m.questions.len().max(1),
                 _ => 1,
             };
@@ -886,6 +1213,8 @@ impl Worker {
                     question: q,
                     labels: labels.clone(),
                     born: Some(self.batch_at),
+                    verdict: None,
+                    flow: None,
                 });
             }
         }

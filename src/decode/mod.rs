@@ -11,7 +11,7 @@ pub mod defrag;
 mod link;
 mod tunnel;
 
-use etherparse::{IpNumber, IpSlice, Ipv6ExtensionSlice, TcpSlice, UdpSlice};
+use etherparse::{IpNumber, IpSlice, Ipv6ExtensionSlice, LaxIpSlice, TcpSlice, UdpSlice};
 use std::net::IpAddr;
 
 pub use link::linktype_name;
@@ -208,6 +208,11 @@ pub(crate) fn decode_ip(data: &[u8], encap: Encap, depth: u8) -> Result<Outcome<
     let ip = match IpSlice::from_slice(data) {
         Ok(ip) => ip,
         Err(_) => {
+            // A capture cut by a snap length (tcpdump -s) holds less than the IP length
+            // says: its headers still name the flow, and its wire length still counts.
+            if let Some(o) = truncated_ip(data, encap, depth) {
+                return o;
+            }
             return Err(match version {
                 Some(4) if data.len() < 20 => DecodeError::Truncated("ipv4"),
                 Some(4) => DecodeError::Malformed("ipv4"),
@@ -215,7 +220,7 @@ pub(crate) fn decode_ip(data: &[u8], encap: Encap, depth: u8) -> Result<Outcome<
                 Some(6) => DecodeError::Malformed("ipv6"),
                 None => DecodeError::Truncated("ipv4"),
                 _ => DecodeError::Malformed("ip version"),
-            })
+            });
         }
     };
     let (src, dst): (IpAddr, IpAddr) = match &ip {
@@ -267,6 +272,34 @@ pub(crate) fn decode_ip(data: &[u8], encap: Encap, depth: u8) -> Result<Outcome<
         }));
     }
     decode_ip_payload(src, dst, proto, payload.payload, encap, depth)
+}
+
+/// An unfragmented IP packet whose captured bytes end before its stated length, decoded
+/// from what was captured; `None` when it is anything else (the caller's error stands).
+fn truncated_ip(data: &[u8], encap: Encap, depth: u8) -> Option<Result<Outcome<'_>, DecodeError>> {
+    let (ip, _) = LaxIpSlice::from_slice(data).ok()?;
+    let payload = ip.payload();
+    if !payload.incomplete || payload.fragmented {
+        return None;
+    }
+    let (src, dst): (IpAddr, IpAddr) = match &ip {
+        LaxIpSlice::Ipv4(v4) => (
+            v4.header().source_addr().into(),
+            v4.header().destination_addr().into(),
+        ),
+        LaxIpSlice::Ipv6(v6) => (
+            v6.header().source_addr().into(),
+            v6.header().destination_addr().into(),
+        ),
+    };
+    Some(decode_ip_payload(
+        src,
+        dst,
+        payload.ip_number.0,
+        payload.payload,
+        encap,
+        depth,
+    ))
 }
 
 /// Decodes what follows an IP header (after reassembly, if it was fragmented).

@@ -22,7 +22,7 @@ pub struct DomEntry {
     pub label: u32,
     /// Index into `patterns` when the value as written differs from the normalised name.
     pattern: u32,
-    pub fields: u8,
+    pub fields: u16,
     pub exact: bool,
 }
 
@@ -87,7 +87,7 @@ impl DomainBuilder {
         });
     }
 
-    pub fn entry(sig: u32, label: u32, fields: u8, exact: bool) -> DomEntry {
+    pub fn entry(sig: u32, label: u32, fields: u16, exact: bool) -> DomEntry {
         DomEntry {
             sig,
             label,
@@ -184,7 +184,9 @@ impl DomainBuilder {
                 recs.extend_from_slice(&e.sig.to_le_bytes());
                 recs.extend_from_slice(&e.label.to_le_bytes());
                 recs.extend_from_slice(&e.pattern.to_le_bytes());
-                recs.push(e.fields);
+                // Domain entries carry only the four domain-field bits (`Field::is_domain`,
+                // bits 0-3), so one byte holds them.
+                recs.push(e.fields as u8);
             }
             heads.push((hash_name(n.as_bytes()), at));
             t.names += 1;
@@ -302,7 +304,7 @@ impl DomainTable {
             sig: u(0),
             label: u(4),
             pattern: u(8),
-            fields: b[12],
+            fields: u16::from(b[12]),
             exact,
         }
     }

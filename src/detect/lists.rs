@@ -23,6 +23,8 @@ pub struct ListHeader {
     pub mitre_technique_name: Option<String>,
     pub service: Option<String>,
     pub next_step: Option<String>,
+    pub service_category: Option<String>,
+    pub rationale: Option<String>,
     pub pack: Option<String>,
     pub version: Option<String>,
     pub source: Option<String>,
@@ -33,16 +35,16 @@ pub struct ListHeader {
 pub struct ListEntry {
     pub line: usize,
     pub kind: MatchKind,
-    pub fields: u8,
+    pub fields: u16,
     pub value: String,
     /// For Zeek Intel: the meta.source column (one signature per source).
     pub group: String,
 }
 
-pub const DOMAIN_FIELDS: u8 = 1 << (Field::DnsQuery as u8)
-    | 1 << (Field::DnsAnswer as u8)
-    | 1 << (Field::TlsSni as u8)
-    | 1 << (Field::HttpHost as u8);
+pub const DOMAIN_FIELDS: u16 = 1 << (Field::DnsQuery as u16)
+    | 1 << (Field::DnsAnswer as u16)
+    | 1 << (Field::TlsSni as u16)
+    | 1 << (Field::HttpHost as u16);
 
 /// Parses the `# key: value` header (only lines before the first entry).
 pub fn header(text: &str, errors: &mut Vec<String>, file: &str) -> ListHeader {
@@ -76,6 +78,8 @@ pub fn header(text: &str, errors: &mut Vec<String>, file: &str) -> ListHeader {
             "mitre_technique_name" => h.mitre_technique_name = Some(v),
             "service" => h.service = Some(v),
             "next_step" => h.next_step = Some(v),
+            "service_category" => h.service_category = Some(v),
+            "rationale" => h.rationale = Some(v),
             "pack" => h.pack = Some(v),
             "version" => h.version = Some(v),
             "source" => h.source = Some(v),

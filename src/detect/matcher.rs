@@ -10,6 +10,7 @@ use aho_corasick::AhoCorasick;
 use regex::RegexSet;
 use rustc_hash::FxHashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatchKind {
@@ -24,7 +25,7 @@ pub enum MatchKind {
 #[derive(Debug, Clone)]
 struct Entry {
     sig: u32,
-    fields: u8,
+    fields: u16,
     pattern: Box<str>,
     /// Index into `Ruleset::labels` (provider/service/region of an imported range).
     label: u32,
@@ -39,7 +40,7 @@ const NO_LABEL: u32 = u32::MAX;
 struct CidrKind {
     sig: u32,
     label: u32,
-    fields: u8,
+    fields: u16,
 }
 
 /// What a label signature says about an address or name.
@@ -53,7 +54,7 @@ pub struct Label {
 /// A signature value that matched.
 #[derive(Debug, Clone, Copy)]
 pub struct Hit<'r> {
-    pub sig: &'r Signature,
+    pub sig: &'r Arc<Signature>,
     pattern: Pattern<'r>,
     pub label: Option<&'r Label>,
 }
@@ -160,10 +161,10 @@ pub struct Builder {
     pub exceptions: Vec<Exception>,
 }
 
-const DOMAIN_MASK: u8 = 1 << (Field::DnsQuery as u8)
-    | 1 << (Field::DnsAnswer as u8)
-    | 1 << (Field::TlsSni as u8)
-    | 1 << (Field::HttpHost as u8);
+const DOMAIN_MASK: u16 = 1 << (Field::DnsQuery as u16)
+    | 1 << (Field::DnsAnswer as u16)
+    | 1 << (Field::TlsSni as u16)
+    | 1 << (Field::HttpHost as u16);
 
 impl Builder {
     /// Sets where the values added next come from (file as displayed, line).
@@ -217,7 +218,7 @@ impl Builder {
         &mut self,
         sig: u32,
         kind: MatchKind,
-        fields: u8,
+        fields: u16,
         v: &str,
     ) -> Result<(), String> {
         self.add_labelled(sig, kind, fields, v, NO_LABEL)
@@ -227,7 +228,7 @@ impl Builder {
         &mut self,
         sig: u32,
         kind: MatchKind,
-        fields: u8,
+        fields: u16,
         v: &str,
         label: u32,
     ) -> Result<(), String> {
@@ -271,7 +272,7 @@ impl Builder {
         v: &str,
         sig: u32,
         label: u32,
-        fields: u8,
+        fields: u16,
         exact: bool,
     ) -> Result<(), String> {
         let wire;
@@ -320,7 +321,7 @@ impl Builder {
             v.sort_by_key(|e| e.sig_id_key(&self.sigs));
         }
         let mut warnings = Vec::new();
-        let mut dom_fields = 0u8;
+        let mut dom_fields = 0u16;
         let domains = std::mem::take(&mut self.domains);
         let domains = {
             let sigs = &self.sigs;
@@ -475,7 +476,7 @@ impl Builder {
             all.fold(dom_fields | cidr_fields, |m, e| m | e.fields)
         };
         Ok(Ruleset {
-            sigs: self.sigs,
+            sigs: self.sigs.into_iter().map(Arc::new).collect(),
             domains,
             exact_raw: self.exact_raw,
             groups,
@@ -517,7 +518,7 @@ struct PatternGroup {
 
 /// The compiled signature set.
 pub struct Ruleset {
-    sigs: Vec<Signature>,
+    sigs: Vec<Arc<Signature>>,
     domains: DomainTable,
     /// Conflicting entries found while compiling (`signatures check` prints them).
     warnings: Vec<String>,
@@ -537,7 +538,7 @@ pub struct Ruleset {
     labels: Vec<Label>,
     exceptions: Vec<Exception>,
     /// Bit per field that any entry looks at.
-    field_mask: u8,
+    field_mask: u16,
 }
 
 impl std::fmt::Debug for Ruleset {
@@ -560,7 +561,7 @@ pub struct Sizes {
 }
 
 impl Ruleset {
-    pub fn signatures(&self) -> &[Signature] {
+    pub fn signatures(&self) -> &[Arc<Signature>] {
         &self.sigs
     }
 
@@ -592,7 +593,7 @@ impl Ruleset {
     }
 
     #[inline]
-    fn push_dom<'r>(&'r self, e: DomEntry, name: &'r str, bit: u8, out: &mut Vec<Hit<'r>>) {
+    fn push_dom<'r>(&'r self, e: DomEntry, name: &'r str, bit: u16, out: &mut Vec<Hit<'r>>) {
         if e.fields & bit != 0 {
             if let Some(sig) = self.sigs.get(e.sig as usize) {
                 out.push(Hit {
@@ -604,7 +605,7 @@ impl Ruleset {
         }
     }
 
-    fn push<'r>(&'r self, entries: &'r [Entry], bit: u8, out: &mut Vec<Hit<'r>>) {
+    fn push<'r>(&'r self, entries: &'r [Entry], bit: u16, out: &mut Vec<Hit<'r>>) {
         for e in entries {
             if e.fields & bit != 0 {
                 out.push(Hit {

@@ -19,7 +19,9 @@ mod source;
 
 pub use exceptions::Exception;
 pub use matcher::{normalize_domain, Hit, Label, Ruleset, Sizes};
-pub use pack::{load_bundled, load_dir, load_set, load_texts, LoadError, PackInfo};
+pub use pack::{
+    load_bundled, load_dir, load_set, load_texts, LoadError, PackInfo, SERVICE_CATEGORIES,
+};
 pub use source::SourceSet;
 
 use std::sync::Arc;
@@ -36,10 +38,16 @@ pub enum Field {
     IpDst,
     /// Host and URI without scheme (`pastebin.com/raw/x`), as Zeek's Intel::URL.
     HttpFullUrl,
+    /// JA3 of a TLS or QUIC ClientHello (MD5 hex).
+    TlsJa3,
+    /// JA4 of a TLS or QUIC ClientHello; an entry of only the first section (`t13d1516h2`)
+    /// matches every JA4 that starts with it (the section that names the TLS library's
+    /// choices, stable across cipher-list reorderings of one client).
+    TlsJa4,
 }
 
 impl Field {
-    pub const ALL: [Field; 8] = [
+    pub const ALL: [Field; 10] = [
         Field::DnsQuery,
         Field::DnsAnswer,
         Field::TlsSni,
@@ -48,6 +56,8 @@ impl Field {
         Field::HttpUrl,
         Field::IpDst,
         Field::HttpFullUrl,
+        Field::TlsJa3,
+        Field::TlsJa4,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,6 +70,8 @@ impl Field {
             Field::HttpUrl => "http.url",
             Field::IpDst => "ip.dst",
             Field::HttpFullUrl => "http.full_url",
+            Field::TlsJa3 => "tls.ja3",
+            Field::TlsJa4 => "tls.ja4",
         }
     }
 
@@ -67,8 +79,8 @@ impl Field {
         Field::ALL.into_iter().find(|f| f.name() == s)
     }
 
-    pub fn bit(self) -> u8 {
-        1 << (self as u8)
+    pub fn bit(self) -> u16 {
+        1 << (self as u16)
     }
 
     /// Fields that hold domain names (normalised before matching).
@@ -103,6 +115,50 @@ pub struct Signature {
     pub service: Option<String>,
     pub next_step: Option<String>,
     pub reference: Option<String>,
+    /// What kind of web service (or agent) the signature names: `tunnel`, `paste`,
+    /// `cloud-storage`, `script-agent`, ... (docs/signatures.md lists the vocabulary). The
+    /// detection stage's policies, bursts and first-use baseline work on it.
+    pub service_category: Option<String>,
+    /// Why an alert-tier signature alerts on its own (bundled packs must say).
+    pub rationale: Option<String>,
+    /// For fingerprint entries: how sure a match is (`high`, `medium`, `low`).
+    pub confidence: Option<String>,
     pub action: Action,
     pub pack: Arc<PackInfo>,
+}
+
+/// A hit that outlives the ruleset borrow: what a worker hands the detection stage.
+#[derive(Debug, Clone)]
+pub struct SeenHit {
+    pub sig: Arc<Signature>,
+    pub field: Field,
+    /// What was on the wire.
+    pub value: String,
+    /// The signature entry that matched it.
+    pub pattern: String,
+    /// Provider, service and region of an address range.
+    pub label: Option<String>,
+}
+
+impl SeenHit {
+    /// An agent, not a service: a script user agent or a TLS fingerprint of one. Agents
+    /// join a web service as a signal; they are not one.
+    pub fn is_agent(&self) -> bool {
+        matches!(
+            self.sig.service_category.as_deref(),
+            Some("script-agent" | "script-fingerprint")
+        ) || matches!(
+            self.field,
+            Field::HttpUserAgent | Field::TlsJa3 | Field::TlsJa4
+        )
+    }
+}
+
+/// What a flow was about, kept on the flow for its end (upload volume).
+#[derive(Debug, Clone, Default)]
+pub struct FlowContext {
+    /// The web service it reached (a name, else a provider range).
+    pub web: Option<SeenHit>,
+    /// A script agent seen on it (user agent or TLS fingerprint).
+    pub agent: Option<String>,
 }

@@ -73,6 +73,7 @@ struct Defaults {
     mitre_tactic_name: Option<String>,
     mitre_technique_id: Option<String>,
     mitre_technique_name: Option<String>,
+    service_category: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -95,6 +96,9 @@ struct SigDef {
     service: Option<String>,
     next_step: Option<String>,
     reference: Option<String>,
+    service_category: Option<String>,
+    rationale: Option<String>,
+    confidence: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -112,6 +116,7 @@ struct ImportDef {
     severity: Option<u8>,
     action: Option<String>,
     next_step: Option<String>,
+    service_category: Option<String>,
 }
 
 fn one() -> u32 {
@@ -313,6 +318,13 @@ fn load_list(ctx: &mut Ctx, f: &SourceFile, h: ListHeader, entries: Vec<ListEntr
                     service: h.service.clone(),
                     next_step: h.next_step.clone(),
                     reference: None,
+                    service_category: checked_category(
+                        ctx,
+                        h.service_category.as_ref(),
+                        &f.display,
+                    ),
+                    rationale: h.rationale.clone(),
+                    confidence: None,
                     action,
                     pack: info.clone(),
                 };
@@ -432,7 +444,7 @@ fn load_toml(ctx: &mut Ctx, set: &SourceSet, f: &SourceFile, text: &str) {
                 None
             }
         };
-        let mut mask = 0u8;
+        let mut mask = 0u16;
         for fld in &s.fields {
             match Field::parse(fld.get_ref()) {
                 Some(field) => {
@@ -452,7 +464,7 @@ fn load_toml(ctx: &mut Ctx, set: &SourceSet, f: &SourceFile, text: &str) {
                     mask |= field.bit();
                 }
                 None => ctx.errors.push(format!(
-                    "{}: unknown field {:?} (dns.query, dns.answer, tls.sni, http.host, http.user_agent, http.url, http.full_url, ip.dst)",
+                    "{}: unknown field {:?} (dns.query, dns.answer, tls.sni, http.host, http.user_agent, http.url, http.full_url, ip.dst, tls.ja3, tls.ja4)",
                     at(line_of(text, fld.span().start)),
                     fld.get_ref()
                 )),
@@ -489,6 +501,13 @@ fn load_toml(ctx: &mut Ctx, set: &SourceSet, f: &SourceFile, text: &str) {
             service: s.service.clone(),
             next_step: s.next_step.clone(),
             reference: s.reference.clone(),
+            service_category: checked_category(
+                ctx,
+                s.service_category.as_ref().or(d.service_category.as_ref()),
+                &at(line),
+            ),
+            rationale: s.rationale.clone(),
+            confidence: checked_confidence(ctx, s.confidence.as_ref(), &at(line)),
             action,
             pack: info.clone(),
         };
@@ -585,6 +604,13 @@ fn load_import(
         service: i.service.clone().or_else(|| Some(i.provider.clone())),
         next_step: i.next_step.clone(),
         reference: None,
+        service_category: checked_category(
+            ctx,
+            i.service_category.as_ref().or(d.service_category.as_ref()),
+            &at,
+        ),
+        rationale: None,
+        confidence: None,
         action,
         pack: info.clone(),
     };
@@ -611,13 +637,60 @@ fn load_import(
     }
 }
 
+/// The `service_category` vocabulary (docs/signatures.md): policies and bursts name these,
+/// so a typo would silently make a policy match nothing; it is an error instead.
+pub const SERVICE_CATEGORIES: [&str; 21] = [
+    "tunnel",
+    "paste",
+    "file-drop",
+    "messaging-api",
+    "webhook",
+    "dynamic-dns",
+    "oast",
+    "cloud-storage",
+    "cloud-compute",
+    "app-hosting",
+    "code-hosting",
+    "cloud-drive",
+    "saas",
+    "social",
+    "ad-cdn",
+    "url-shortener",
+    "cloud-console",
+    "script-agent",
+    "script-fingerprint",
+    "provider-range",
+    "other",
+];
+
+fn checked_category(ctx: &mut Ctx, c: Option<&String>, at: &str) -> Option<String> {
+    let c = c?;
+    if !SERVICE_CATEGORIES.contains(&c.as_str()) {
+        ctx.errors.push(format!(
+            "{at}: service_category {c:?} is not one of {}",
+            SERVICE_CATEGORIES.join(", ")
+        ));
+    }
+    Some(c.clone())
+}
+
+fn checked_confidence(ctx: &mut Ctx, c: Option<&String>, at: &str) -> Option<String> {
+    let c = c?;
+    if !matches!(c.as_str(), "high" | "medium" | "low") {
+        ctx.errors.push(format!(
+            "{at}: confidence {c:?} must be \"high\", \"medium\" or \"low\""
+        ));
+    }
+    Some(c.clone())
+}
+
 fn pick(s: &Option<String>, d: &Option<String>, fallback: &str) -> String {
     s.clone()
         .or_else(|| d.clone())
         .unwrap_or_else(|| fallback.to_string())
 }
 
-fn validate_value(kind: MatchKind, v: &str, mask: u8) -> Option<String> {
+fn validate_value(kind: MatchKind, v: &str, mask: u16) -> Option<String> {
     if v.is_empty() {
         return Some("empty value".into());
     }

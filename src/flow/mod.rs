@@ -7,7 +7,9 @@ mod tcp;
 pub use shard::{shard_hash, ShardTable, SHARD_BUCKETS};
 pub use tcp::{TcpStream, MAX_OOO_BYTES, MAX_OOO_SEGMENTS};
 
+use crate::detect::FlowContext;
 use crate::extract::AppStream;
+use crate::output::EndReason;
 use rustc_hash::FxHasher;
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
@@ -112,6 +114,47 @@ pub struct Flow {
     pub udp_misses: u8,
     /// QUIC: the client's Initial packets gathered so far.
     pub quic: Option<Box<crate::extract::quic::QuicClient>>,
+    /// Direction index of the client: the first packet's sender, corrected by a SYN or
+    /// SYN-ACK.
+    pub client: u8,
+    /// Whether an observation for the detection stage came from this flow.
+    pub observed: bool,
+    /// The web service and agent seen on it, for the upload check at its end.
+    pub ctx: Option<Box<FlowContext>>,
+}
+
+/// A flow that left the table, summarised for flow records and the upload check.
+#[derive(Debug)]
+pub struct Ended {
+    pub key: FlowKey,
+    pub id: u64,
+    pub first_ns: u64,
+    pub last_ns: u64,
+    pub pkts: [u64; 2],
+    pub bytes: [u64; 2],
+    pub client: u8,
+    pub closed: bool,
+    pub alerted: bool,
+    pub reason: EndReason,
+    pub ctx: Option<Box<FlowContext>>,
+}
+
+impl Ended {
+    fn of(key: FlowKey, f: &mut Flow, reason: EndReason) -> Ended {
+        Ended {
+            key,
+            id: f.id,
+            first_ns: f.first_ns,
+            last_ns: f.last_ns,
+            pkts: f.pkts,
+            bytes: f.bytes,
+            client: f.client,
+            closed: f.closed,
+            alerted: f.observed || !f.alerted.is_empty(),
+            reason,
+            ctx: f.ctx.take(),
+        }
+    }
 }
 
 impl Flow {
@@ -129,6 +172,9 @@ impl Flow {
             alerted: Vec::new(),
             udp_misses: 0,
             quic: None,
+            client: 0,
+            observed: false,
+            ctx: None,
         }
     }
 
@@ -225,6 +271,10 @@ pub struct FlowTable {
     /// pass, so between passes it can only overestimate).
     pub buffered: usize,
     pub stats: TableStats,
+    /// Keep a summary of every flow that leaves the table in `ended` (flow records, the
+    /// upload check); the worker drains it after each packet.
+    pub track_ends: bool,
+    pub ended: Vec<Ended>,
 }
 
 /// Whether slab slot `i` holds the flow filed under `key`.
@@ -257,6 +307,8 @@ impl FlowTable {
             sweep_ts: 0,
             buffered: 0,
             stats: TableStats::default(),
+            track_ends: false,
+            ended: Vec::new(),
         }
     }
 
@@ -298,7 +350,7 @@ impl FlowTable {
         self.map.find(h, |i| holds(&self.slab, *i, key)).copied()
     }
 
-    fn remove(&mut self, key: &FlowKey) {
+    fn remove(&mut self, key: &FlowKey, reason: EndReason) {
         let h = key_hash(key);
         let slab = &self.slab;
         let Ok(entry) = self.map.find_entry(h, |i| holds(slab, *i, key)) else {
@@ -307,10 +359,26 @@ impl FlowTable {
         let (i, _) = entry.remove();
         if let Some(s) = self.slab.get_mut(i as usize) {
             s.key = None;
+            if self.track_ends {
+                self.ended.push(Ended::of(*key, &mut s.flow, reason));
+            }
             // Free the flow's buffers now; the slot is reused by the next new flow.
             s.flow = Flow::new(0, 0);
         }
         self.free.push(i);
+    }
+
+    /// Ends every flow still in the table (end of input), into `ended` when tracked.
+    pub fn end_all(&mut self) {
+        if !self.track_ends {
+            return;
+        }
+        for s in &mut self.slab {
+            if let Some(k) = s.key {
+                self.ended
+                    .push(Ended::of(k, &mut s.flow, EndReason::Shutdown));
+            }
+        }
     }
 
     /// As [`FlowTable::get`], with the table's reassembly byte count beside the flow.
@@ -329,7 +397,7 @@ impl FlowTable {
                                 .and_then(|i| self.slab.get(i as usize))
                                 .is_some_and(|s| s.flow.first_ns == first);
                             if same {
-                                self.remove(&k);
+                                self.remove(&k, EndReason::Forced);
                                 self.stats.evicted_cap += 1;
                             }
                         }
@@ -410,7 +478,7 @@ impl FlowTable {
             if idle < limit {
                 self.sweep_buffered += f.buffered(0) + f.buffered(1);
             } else {
-                self.remove(&k);
+                self.remove(&k, EndReason::Timeout);
                 self.stats.timed_out += 1;
             }
         }

@@ -4,7 +4,7 @@
 //! direction. cloudtap's own additions live in `alert.metadata` (arrays of strings, as
 //! Suricata's metadata), never as new top-level keys.
 
-use super::{AlertInfo, Event};
+use super::{AlertInfo, Event, FlowRecord};
 use crate::extract::{dns, tls, Record};
 use crate::timefmt::eve_timestamp;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
@@ -312,11 +312,22 @@ impl Serialize for AlertMetadata<'_, '_> {
         let (a, labels) = (self.0.a, self.0.labels);
         let sig = &a.sig;
         let mut o = s.serialize_map(None)?;
-        let fixed: [(&str, &str); 9] = [
-            ("mitre_tactic_id", &sig.mitre_tactic_id),
-            ("mitre_tactic_name", &sig.mitre_tactic_name),
-            ("mitre_technique_id", &sig.mitre_technique_id),
-            ("mitre_technique_name", &sig.mitre_technique_name),
+        o.serialize_entry("mitre_tactic_id", &[&sig.mitre_tactic_id])?;
+        o.serialize_entry("mitre_tactic_name", &[&sig.mitre_tactic_name])?;
+        // A sub-technique is written with its parent first (T1583 Acquire_Infrastructure,
+        // then T1583.006 Web_Services), as parallel arrays, so a SIEM filtering on either
+        // finds it.
+        match parent_technique(&sig.mitre_technique_id) {
+            Some((pid, pname)) => {
+                o.serialize_entry("mitre_technique_id", &[pid, &sig.mitre_technique_id])?;
+                o.serialize_entry("mitre_technique_name", &[pname, &sig.mitre_technique_name])?;
+            }
+            None => {
+                o.serialize_entry("mitre_technique_id", &[&sig.mitre_technique_id])?;
+                o.serialize_entry("mitre_technique_name", &[&sig.mitre_technique_name])?;
+            }
+        }
+        let fixed: [(&str, &str); 5] = [
             ("cloudtap_pack", &sig.pack.name),
             ("cloudtap_pack_version", &sig.pack.version),
             ("cloudtap_field", a.field.name()),
@@ -341,6 +352,21 @@ impl Serialize for AlertMetadata<'_, '_> {
         }
         o.end()
     }
+}
+
+/// Parent technique of the sub-techniques the packs use (ATT&CK names, underscores for
+/// spaces as ET Open writes them).
+fn parent_technique(id: &str) -> Option<(&'static str, &'static str)> {
+    let (parent, _) = id.split_once('.')?;
+    Some(match parent {
+        "T1583" => ("T1583", "Acquire_Infrastructure"),
+        "T1584" => ("T1584", "Compromise_Infrastructure"),
+        "T1102" => ("T1102", "Web_Service"),
+        "T1567" => ("T1567", "Exfiltration_Over_Web_Service"),
+        "T1071" => ("T1071", "Application_Layer_Protocol"),
+        "T1090" => ("T1090", "Proxy"),
+        _ => return None,
+    })
 }
 
 /// The EVE envelope, serialised field by field in Suricata's order without building an
@@ -372,10 +398,48 @@ struct Envelope<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     quic: Option<QuicOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    cloudtap: Option<Labels<'a>>,
+    cloudtap: Option<Cloudtap<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     app_proto: Option<&'a str>,
     direction: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flow: Option<FlowOut<'a>>,
+}
+
+/// Our one namespaced object: labels on a record, or the detection stage's verdict on an
+/// alert.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Cloudtap<'a> {
+    Labels(Labels<'a>),
+    Verdict(&'a serde_json::Value),
+}
+
+struct FlowOut<'a>(&'a FlowRecord);
+
+impl Serialize for FlowOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let f = self.0;
+        let mut o = s.serialize_map(None)?;
+        o.serialize_entry("pkts_toserver", &f.pkts_toserver)?;
+        o.serialize_entry("pkts_toclient", &f.pkts_toclient)?;
+        o.serialize_entry("bytes_toserver", &f.bytes_toserver)?;
+        o.serialize_entry("bytes_toclient", &f.bytes_toclient)?;
+        let mut t = String::with_capacity(32);
+        eve_timestamp(f.start_ns, &mut t);
+        o.serialize_entry("start", &t)?;
+        t.clear();
+        eve_timestamp(f.end_ns, &mut t);
+        o.serialize_entry("end", &t)?;
+        o.serialize_entry(
+            "age",
+            &(f.end_ns.saturating_sub(f.start_ns) / 1_000_000_000),
+        )?;
+        o.serialize_entry("state", if f.closed { "closed" } else { "established" })?;
+        o.serialize_entry("reason", f.reason.name())?;
+        o.serialize_entry("alerted", &f.alerted)?;
+        o.end()
+    }
 }
 
 #[derive(Serialize)]
@@ -430,13 +494,14 @@ pub fn write_event(ev: &Event, out: &mut Vec<u8>) {
         tls: None,
         http: None,
         quic: None,
-        cloudtap: None,
+        cloudtap: ev.verdict.as_deref().map(Cloudtap::Verdict),
         app_proto: record.map(Record::app_proto),
         direction: if m.to_server {
             "to_server"
         } else {
             "to_client"
         },
+        flow: ev.flow.as_deref().map(FlowOut),
     };
     if let Some(r) = record {
         match r {
@@ -464,7 +529,7 @@ pub fn write_event(ev: &Event, out: &mut Vec<u8>) {
         }
         if ev.alert.is_none() && !ev.labels.is_empty() {
             // Our one namespaced object (never new top-level EVE keys).
-            env.cloudtap = Some(Labels { labels: &ev.labels });
+            env.cloudtap = Some(Cloudtap::Labels(Labels { labels: &ev.labels }));
         }
     }
     let _ = serde_json::to_writer(&mut *out, &env);

@@ -17,6 +17,7 @@ pub struct Types {
     pub http: bool,
     pub quic: bool,
     pub stats: bool,
+    pub flow: bool,
 }
 
 impl Types {
@@ -31,9 +32,10 @@ impl Types {
                 "http" => t.http = true,
                 "quic" => t.quic = true,
                 "stats" => t.stats = true,
+                "flow" => t.flow = true,
                 other => {
                     return Err(format!(
-                    "unknown event type {other:?} in --types (alert, dns, tls, http, quic, stats)"
+                    "unknown event type {other:?} in --types (alert, dns, tls, http, quic, flow, stats)"
                 ))
                 }
             }
@@ -73,7 +75,7 @@ pub struct Meta {
 /// What matched, for an alert.
 #[derive(Debug, Clone)]
 pub struct AlertInfo {
-    pub sig: Signature,
+    pub sig: Arc<Signature>,
     pub field: Field,
     /// The value seen on the wire.
     pub value: String,
@@ -92,4 +94,44 @@ pub struct Event {
     pub labels: Arc<Vec<String>>,
     /// When the reader took the packet's batch (for capture-to-alert latency).
     pub born: Option<std::time::Instant>,
+    /// The detection stage's verdict on an alert (the `cloudtap` object).
+    pub verdict: Option<Box<serde_json::Value>>,
+    /// A flow that ended (`event_type` `flow`).
+    pub flow: Option<Box<FlowRecord>>,
+}
+
+/// Why a flow ended, as Suricata names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// Idle past its timeout.
+    Timeout,
+    /// Evicted at the flow table's cap.
+    Forced,
+    /// Still open at the end of the input.
+    Shutdown,
+}
+
+impl EndReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            EndReason::Timeout => "timeout",
+            EndReason::Forced => "forced",
+            EndReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// A Suricata-style `flow` record: the meta is oriented client to server.
+#[derive(Debug, Clone)]
+pub struct FlowRecord {
+    pub pkts_toserver: u64,
+    pub pkts_toclient: u64,
+    pub bytes_toserver: u64,
+    pub bytes_toclient: u64,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub reason: EndReason,
+    /// TCP: a FIN or RST was seen.
+    pub closed: bool,
+    pub alerted: bool,
 }
