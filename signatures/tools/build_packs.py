@@ -15,12 +15,21 @@ Writes:
   <out>/abused-tunnels.toml           LOTTunnels tunnelling services (GPL-3.0)
   <out>/abused-filehosting.toml       mthcht FileHosting + PastebinLike services (MIT)
   <out>/script-agents.useragents      plain list of script/tool user agents (MIT sources)
+  <out>/cloud-consoles.toml           label pack: cloud console / sign-up endpoints (hand-picked list)
+  <out>/script-tls-fingerprints.toml  label pack: JA3/JA4 of script and automation tools
+
+Tiers (issue 11): every generated signature gets an action ("alert" only for endpoints that
+ordinary offices seldom use and attackers love, with a one-sentence rationale; "label" for
+context), a service_category, and for TLS fingerprints a confidence. The per-entry decisions are
+the tables LOTS_CATEGORY, TUNNEL_ALERT/TUNNEL_LABEL, FILEHOSTING_TIER and CLOUD_CATEGORY below;
+an entry a dataset update adds that is not in them becomes a label and is reported ("review").
+Check the result with signatures/tools/check_top_sites.py (no top-500 site may alert).
 
 Ids are kept stable across dataset updates by the id registry: a key (site, service, tool, ...)
 keeps its id forever; new keys get the next free id of the pack; ids of keys that disappear are
 never reused. Delete the registry only if you really want to renumber everything.
 
-Alerting packs are de-duplicated against the hand-written signatures/web-services.toml and
+Domain packs are de-duplicated against the hand-written signatures/web-services.toml and
 signatures/script-agents.toml and against each other, so one name or user agent never alerts
 from two packs. Everything skipped is printed with the reason. After writing, the whole
 signatures/ directory is validated (TOML syntax, unique ids, regex syntax, values).
@@ -37,7 +46,26 @@ import shutil
 import sys
 import tomllib
 
-PACK_VERSION_DEFAULT = "2026.11.27"
+PACK_VERSION_DEFAULT = "2026.12.04"
+
+# Revision of the signatures of the packs generated before the tiers (issue 11): 2 = action,
+# service_category and rationale added. New packs start at 1.
+REV_TIERS = 2
+
+# Tiers (docs/signatures.md, "Tiers"). action = "alert": the match alerts on its own, for
+# endpoints that ordinary offices seldom use and attackers love (quick tunnels, raw paste sites,
+# anonymous file drops, bot and webhook APIs, request catchers, dynamic DNS, OAST callbacks);
+# every such signature carries a one-sentence `rationale`. action = "label": context only (LOTS
+# catalogue, popular SaaS, social networks, ad/CDN, URL shorteners, big providers' storage,
+# compute and consoles, provider address ranges, script agents); the detection stage turns a
+# label into an alert only when another signal joins it.
+SERVICE_CATEGORIES = [
+    "tunnel", "paste", "file-drop", "messaging-api", "webhook", "dynamic-dns", "oast",
+    "cloud-storage", "cloud-compute", "app-hosting", "code-hosting", "cloud-drive", "saas",
+    "social", "ad-cdn", "url-shortener", "cloud-console", "script-agent", "script-fingerprint",
+    "provider-range", "other",
+]
+CONFIDENCES = ["high", "medium", "low"]
 
 DOMAIN_FIELDS = ["dns.query", "dns.answer", "tls.sni", "http.host"]
 
@@ -53,6 +81,8 @@ ID_BASE = {
     "abused-tunnels": 9510001,
     "abused-filehosting": 9520001,
     "script-agents-extra": 9600001,
+    "cloud-consoles": 9300001,
+    "script-tls-fingerprints": 9310001,
 }
 ID_LIMIT = {
     "cloud-providers/domain": 9409999,
@@ -61,6 +91,8 @@ ID_LIMIT = {
     "abused-tunnels": 9519999,
     "abused-filehosting": 9529999,
     "script-agents-extra": 9600001,
+    "cloud-consoles": 9309999,
+    "script-tls-fingerprints": 9319999,
 }
 
 # Provenance (from datasets/PROVENANCE.md). Key = path relative to the datasets folder.
@@ -103,6 +135,12 @@ SOURCES = {
         "monperrus/crawler-user-agents crawler-user-agents.json, commit 6661a0e0, 2026-06-24; MIT",
     "user-agents/mthcht_suspicious_http_user_agents_list.csv":
         "mthcht/awesome-lists suspicious_http_user_agents_list.csv via SuspiciousJunter/TestingPOC, commit 3cf6cbfd, 2024-07-30; MIT",
+    "tls-fingerprints/ja4plus-mapping.csv":
+        "FoxIO-LLC/ja4 ja4plus-mapping.csv, commit f1fea2e2, 2025-09-05; only the ja4 column (JA4 TLS client fingerprint, BSD-3-Clause) is used, no JA4+ column (FoxIO License 1.1)",
+    "tls-fingerprints/salesforce_osx-nix-ja3.csv":
+        "salesforce/ja3 lists/osx-nix-ja3.csv, commit 756d8769, 2018-01-17; BSD-3-Clause, Copyright (c) 2017 salesforce.com inc.; OLD (2018 clients)",
+    "tls-fingerprints/trisul_ja3fingerprint.json":
+        "trisulnsm/trisul-scripts lua/frontend_scripts/reassembly/ja3/prints/ja3fingerprint.json, commit 84ad15b9, 2018-12-06; NO LICENCE FILE in the repository; OLD (2016-2018 clients)",
 }
 
 
@@ -320,7 +358,7 @@ def write_pack(path, header_comment, pack, defaults, signatures, imports=()):
         out.write(f"{k} = {v}\n" if isinstance(v, int) else f"{k} = {toml_str(v)}\n")
     for imp in imports:
         out.write("\n[[import]]\n")
-        for k in ("id", "rev", "msg", "format", "path", "provider", "service"):
+        for k in ("id", "rev", "msg", "format", "path", "provider", "service", "service_category"):
             if k in imp:
                 v = imp[k]
                 out.write(f"{k} = {v}\n" if isinstance(v, int) else f"{k} = {toml_str(v)}\n")
@@ -330,9 +368,10 @@ def write_pack(path, header_comment, pack, defaults, signatures, imports=()):
             for line in s["_comment"]:
                 out.write(f"# {line}\n")
         out.write("[[signature]]\n")
-        for k in ("id", "rev", "msg", "severity", "category", "mitre_tactic_id", "mitre_tactic_name",
-                  "mitre_technique_id", "mitre_technique_name", "fields", "match", "values",
-                  "service", "next_step", "reference"):
+        for k in ("id", "rev", "msg", "action", "severity", "category", "mitre_tactic_id",
+                  "mitre_tactic_name", "mitre_technique_id", "mitre_technique_name", "fields",
+                  "match", "values", "service", "service_category", "confidence", "rationale",
+                  "next_step", "reference"):
             if k not in s:
                 continue
             v = s[k]
@@ -412,6 +451,36 @@ CLOUD_DOMAINS = [
     ("Vultr Object Storage", "suffix", ["vultrobjects.com"]),
 ]
 
+# service_category of each host-name label (the [[import]] address ranges take "provider-range"
+# from [defaults]).
+CLOUD_CATEGORY = {
+    "AWS S3": "cloud-storage", "AWS API Gateway": "cloud-compute",
+    "AWS Lambda function URLs": "cloud-compute", "AWS EC2": "cloud-compute",
+    "AWS Elastic Load Balancing": "cloud-compute", "AWS CloudFront": "ad-cdn",
+    "AWS IAM Identity Center (awsapps)": "cloud-console", "AWS Elastic Beanstalk": "app-hosting",
+    "AWS Amplify Hosting": "app-hosting", "AWS (generic)": "cloud-compute",
+    "Azure Blob Storage": "cloud-storage", "Azure Files": "cloud-storage",
+    "Azure Queue Storage": "cloud-storage", "Azure Table Storage": "cloud-storage",
+    "Azure Storage static website": "cloud-storage", "Azure Data Lake Storage": "cloud-storage",
+    "Azure App Service": "app-hosting", "Azure Container Apps": "app-hosting",
+    "Azure Front Door": "ad-cdn", "Azure CDN": "ad-cdn", "Azure Virtual Machines": "cloud-compute",
+    "Azure Cloud Services (classic)": "cloud-compute", "Azure Static Web Apps": "app-hosting",
+    "Azure API Management": "cloud-compute", "Azure Service Bus": "cloud-compute",
+    "Azure Traffic Manager": "cloud-compute", "GCP Cloud Storage": "cloud-storage",
+    "GCP Cloud Functions": "cloud-compute", "GCP Cloud Run": "cloud-compute",
+    "GCP App Engine": "app-hosting", "GCP Firebase Realtime Database": "cloud-storage",
+    "GCP Firebase Hosting": "app-hosting", "GCP Firebase Storage": "cloud-storage",
+    "GCP Google APIs (generic)": "cloud-compute", "Oracle Cloud Object Storage": "cloud-storage",
+    "Oracle Cloud (generic)": "cloud-compute", "DigitalOcean Spaces": "cloud-storage",
+    "DigitalOcean App Platform": "app-hosting", "Linode Object Storage": "cloud-storage",
+    "Linode compute": "cloud-compute", "Akamai CDN": "ad-cdn", "Cloudflare Workers": "cloud-compute",
+    "Cloudflare Pages": "app-hosting", "Cloudflare R2": "cloud-storage",
+    "Cloudflare Quick Tunnels": "tunnel", "Cloudflare Tunnel": "tunnel", "Fastly CDN": "ad-cdn",
+    "Fastly Compute": "cloud-compute", "GitHub user content": "code-hosting",
+    "GitHub Pages": "app-hosting", "GitHub static assets": "code-hosting",
+    "Vultr Object Storage": "cloud-storage",
+}
+
 # (provider, service or None, format, dataset path, note)
 CLOUD_IMPORTS = [
     ("AWS", None, "aws-ip-ranges", "cloud-ip-ranges/aws/ip-ranges.json", "AWS address range"),
@@ -470,9 +539,10 @@ def build_cloud(ds, out, reg, version):
             if match == "regex":
                 assert rust_regex_problem(v) is None, v
         sigs.append({
-            "id": dom_ids[service], "rev": 1,
+            "id": dom_ids[service], "rev": REV_TIERS,
             "msg": f"CLOUDTAP LABEL {service} host name",
             "fields": DOMAIN_FIELDS, "match": match, "values": values, "service": service,
+            "service_category": CLOUD_CATEGORY[service],
             "next_step": "Context label only (no alert): use it to see which cloud service a flow "
                          "went to when triaging alerts from the same host.",
         })
@@ -506,8 +576,13 @@ def build_cloud(ds, out, reg, version):
     }
     defaults = {"category": "Misc activity", "severity": 4, "mitre_tactic_id": "TA0042",
                 "mitre_tactic_name": "Resource_Development", "mitre_technique_id": "T1583.006",
-                "mitre_technique_name": "Web_Services"}
+                "mitre_technique_name": "Web_Services", "service_category": "provider-range"}
     header = f"""cloudtap signature pack: cloud provider context labels (action = "label": matches label flows, never alert).
+Tier rule: everything here is context. Big providers' storage, compute, CDN and hosting names and
+their address ranges are used by every office; they alert only when the detection stage adds a
+signal (script agent, first use, odd hours for the host, unauthorised source, upload volume, burst).
+Each host-name label has its own service_category; the address-range imports take
+"provider-range" from [defaults].
 Host-name signatures {ID_BASE['cloud-providers/domain']}-{ID_LIMIT['cloud-providers/domain']}, IP-range imports {ID_BASE['cloud-providers/import']}-{ID_LIMIT['cloud-providers/import']}.
 [[import]] entries point at the publishers' native files in cloud/ (paths relative to this file);
 the loader parses each format (see docs/signatures.md, "IP range imports")."""
@@ -644,6 +719,64 @@ def lots_next_step(tags):
     return " ".join(parts)
 
 
+# service_category of each LOTS site (key = the LOTS 'website' value). Sites not listed here get
+# "saas" and are reported, so that a dataset update is reviewed. The whole LOTS catalogue is
+# context (action = "label"): these are trusted, popular sites whose abuse cannot be told from
+# ordinary use by the name alone.
+LOTS_CATEGORY = {
+    # web and app hosting, site builders, blogs
+    "*.000webhostapp.com": "app-hosting", "*.cloudwaysapps.com": "app-hosting",
+    "*.codesandbox.io": "app-hosting", "*.csb.app": "app-hosting", "*.easywp.com": "app-hosting",
+    "*.fleek.co": "app-hosting", "*.format.com": "app-hosting", "*.github.io": "app-hosting",
+    "*.godaddysites.com": "app-hosting", "*.hostingerapp.com": "app-hosting",
+    "*.mybluehost.me": "app-hosting", "*.mybluemix.net": "cloud-compute",
+    "*.myportfolio.com": "app-hosting", "*.mystrikingly.com": "app-hosting",
+    "*.notion.site": "app-hosting", "*.oraclecloud.com": "cloud-compute",
+    "*.pagecloud.com": "app-hosting", "*.plesk.page": "app-hosting", "*.rf.gd": "app-hosting",
+    "*.webflow.io": "app-hosting", "*.weebly.com": "app-hosting", "*.wixsite.com": "app-hosting",
+    "*.wordpress.com": "app-hosting", "*.blogspot.com": "app-hosting",
+    "appdomain.cloud": "cloud-compute", "bitbucket.io": "app-hosting",
+    "inmotionhosting.com": "app-hosting", "sites.google.com": "app-hosting",
+    # social networks and communities
+    "*.instagram.com": "social", "*.twitter.com": "social", "*.tumblr.com": "social",
+    "facebook.com": "social", "reddit.com": "social", "youtube.com": "social",
+    "genius.com": "social", "teletype.in": "social",
+    # ad, analytics, tracking and CDN
+    "*.doubleclick.net": "ad-cdn", "*.xiti.com": "ad-cdn", "track.adform.net": "ad-cdn",
+    "ct.sendgrid.net": "ad-cdn", "nt.embluemail.com": "ad-cdn", "t.m1.email.samsung.com": "ad-cdn",
+    "cdn.fbsbx.com": "ad-cdn", "feedproxy.google.com": "ad-cdn", "i.imgur.com": "ad-cdn",
+    # URL shorteners
+    "bit.ly": "url-shortener", "cutt.ly": "url-shortener", "rb.gy": "url-shortener",
+    "rebrand.ly": "url-shortener", "s.id": "url-shortener", "t.co": "url-shortener",
+    "tinyurl.com": "url-shortener", "lnkd.in": "url-shortener", "parg.co": "url-shortener",
+    # cloud drives and file sharing
+    "*.box.com": "cloud-drive", "4sync.com": "cloud-drive", "icloud.com": "cloud-drive",
+    "pcloud.com": "cloud-drive", "filecloudonline.com": "cloud-drive",
+    "attachment.outlook.live.net": "cloud-drive", "attachments.office.net": "cloud-drive",
+    "slack-files.com": "cloud-drive", "*.dropmark.com": "cloud-drive",
+    "www.uplooder.net": "file-drop", "siasky.net": "cloud-storage",
+    # code hosting and code playgrounds
+    "github.com": "code-hosting", "gitlab.com": "code-hosting", "gitee.com": "code-hosting",
+    "codepen.io": "code-hosting", "ideone.com": "code-hosting", "wtools.io": "paste",
+    # dynamic DNS (normally taken over by web-services.toml, which alerts on it)
+    "*.duckdns.org": "dynamic-dns",
+    # popular SaaS: collaboration, documents, forms, design, notes, messaging
+    "*.atlassian.net": "saas", "*.axshare.com": "saas", "*.clickfunnels.com": "saas",
+    "*.docusign.com": "saas", "*.fyi.to": "saas", "*.nimbusweb.me": "saas", "*.slab.com": "saas",
+    "*.typeform.com": "saas", "*.zendesk.com": "saas", "app.milanote.com": "saas",
+    "beautiful.ai": "saas", "doc.clickup.com": "saas", "docs.google.com": "saas",
+    "docsend.com": "saas", "evernote.com": "saas", "express.adobe.com": "saas",
+    "forms.office.com": "saas", "graph.microsoft.com": "saas", "my.visme.co": "saas",
+    "nethunt.com": "saas", "notion.so": "saas", "onenoteonlinesync.onenote.com": "saas",
+    "slack.com": "saas", "spark.adobe.com": "saas", "stonly.com": "saas",
+    "sway.office.com": "saas", "trello.com": "saas", "viewer.joomag.com": "saas",
+    "workflowy.com": "saas", "www.canva.com": "saas", "www.surveycake.com": "saas",
+    # other: archives, proxies, translation front-ends, blockchain explorers
+    "12ft.io": "other", "archive.org": "other", "archive.ph": "other",
+    "*.translate.goog": "other", "googleweblight.com": "other", "dogechain.info": "other",
+}
+
+
 def build_lots(ds, out, reg, version, cands, rows):
     groups = group_signature_values(cands)
     ids = reg.assign("abused-lots", groups.keys())
@@ -653,19 +786,25 @@ def build_lots(ds, out, reg, version, cands, rows):
         r = rows[key]
         tags = [t for t in TAG_ORDER if t in [x.strip() for x in r["tags"].split(";")]]
         sev = 2 if ("C&C" in tags or "Exfiltration" in tags) else 3
+        cat = LOTS_CATEGORY.get(key)
+        if cat is None:
+            cat = "saas"
+            log("review", f"abused-lots: site {key!r} has no entry in LOTS_CATEGORY: service_category 'saas'")
         sigs.append({
-            "id": ids[key], "rev": 1,
+            "id": ids[key], "rev": REV_TIERS,
             "msg": f"CLOUDTAP LOTS site used for {', '.join(tags)}: {key}",
             "severity": sev, "fields": DOMAIN_FIELDS, "match": match, "values": values,
-            "service": r["provider"].strip(), "next_step": lots_next_step(tags),
+            "service": r["provider"].strip(), "service_category": cat,
+            "next_step": lots_next_step(tags),
             "reference": r["lots_detail_url"].strip(),
         })
     pack = {
         "format": 1, "name": "abused-lots", "version": version,
-        "description": "Sites listed by the LOTS Project (Living Off Trusted Sites) as used by attackers "
-                       "for C&C, payload download, exfiltration or phishing, which the hand-written "
-                       "web-services pack does not already cover.",
-        "action": "alert",
+        "description": "Context labels for sites listed by the LOTS Project (Living Off Trusted Sites) "
+                       "as used by attackers for C&C, payload download, exfiltration or phishing, which "
+                       "the hand-written web-services pack does not already cover. Labels only: they "
+                       "alert when the detection stage adds a signal.",
+        "action": "label",
         "sources": [src("abused-services/lots/lots_sites_normalized.csv")],
         "license_note": "The LOTS Project data carries NO STATED LICENCE (it was scraped from "
                         "lots-project.com). This pack lists only the site names, provider names and "
@@ -678,6 +817,11 @@ def build_lots(ds, out, reg, version, cands, rows):
                 "mitre_tactic_name": "Resource_Development", "mitre_technique_id": "T1583.006",
                 "mitre_technique_name": "Web_Services"}
     header = f"""cloudtap signature pack: LOTS Project sites (ids {ID_BASE['abused-lots']}-{ID_LIMIT['abused-lots']}).
+Tier rule: the whole pack is context (action = "label"). LOTS lists trusted, popular sites (social
+networks, SaaS, site builders, URL shorteners, ad and CDN names, cloud drives): an office uses them
+all day, so a match alone never alerts; it alerts only when the detection stage adds a signal
+(script agent, first use, odd hours for the host, unauthorised source, upload volume, burst).
+service_category per site comes from LOTS_CATEGORY in build_packs.py.
 Wildcard LOTS entries (*.domain) match the domain and its subdomains (suffix); the others match the exact name.
 Severity 2 when LOTS tags the site C&C or Exfiltration, else 3. Sites already covered by
 web-services.toml (same or parent suffix) or by another generated pack are left out."""
@@ -721,15 +865,36 @@ def tunnel_candidates(ds):
     return cands
 
 
+# Tiers of the LOTTunnels services (reviewed by hand). Alert: tunnelling and reverse-proxy
+# services an office seldom uses. Label: business VPN / remote-access products used openly by
+# organisations. A service not listed in either (a dataset update) becomes a label and is
+# reported for review.
+TUNNEL_ALERT = {"BTunnels", "Burrow", "Dataplicity", "Expose.sh", "Gsocket", "JPRQ", "LocaltoNet",
+                "Loophole", "OpenPort", "PageKite", "PiTunnel", "Qsocket", "SSH-J", "ShellHub",
+                "StaqLab", "Telebit", "TunnelTo", "jkuri Bore", "ngrok"}
+TUNNEL_LABEL = {"Tailscale"}
+
+
 def build_tunnels(ds, out, reg, version, cands):
     groups = group_signature_values(cands)
     ids = reg.assign("abused-tunnels", groups.keys())
     sigs = []
     for key in sorted(groups, key=lambda k: ids[k]):
         match, values = groups[key]
+        tier = {}
+        if key in TUNNEL_ALERT:
+            tier["rationale"] = (f"{key} exposes a host behind the firewall to the internet or relays "
+                                 "traffic through its servers: ordinary offices seldom use it, "
+                                 "while attackers use such tunnels for remote access and C2.")
+        else:
+            tier["action"] = "label"
+            if key not in TUNNEL_LABEL:
+                log("review", f"abused-tunnels: service {key!r} is in neither TUNNEL_ALERT nor TUNNEL_LABEL: label")
         sigs.append({
-            "id": ids[key], "rev": 1, "msg": f"CLOUDTAP Tunnelling service {key} contacted",
+            "id": ids[key], "rev": REV_TIERS, "msg": f"CLOUDTAP Tunnelling service {key} contacted",
+            **{k: v for k, v in tier.items() if k == "action"},
             "fields": DOMAIN_FIELDS, "match": match, "values": values, "service": key,
+            **{k: v for k, v in tier.items() if k == "rationale"},
             "next_step": "Tunnelling services expose an internal host to the internet or carry C2 "
                          "through a trusted domain. Find the process on the source host (EDR: agent "
                          "binary, command line, parent), check whether the tool is approved for this "
@@ -739,7 +904,8 @@ def build_tunnels(ds, out, reg, version, cands):
     pack = {
         "format": 1, "name": "abused-tunnels", "version": version,
         "description": "Tunnelling and reverse-proxy services listed by LOTTunnels (Living Off The "
-                       "Tunnels) that the hand-written web-services pack does not already cover.",
+                       "Tunnels) that the hand-written web-services pack does not already cover. "
+                       "Tunnels alert on their own; business VPN products are context labels.",
         "action": "alert",
         "sources": [src("abused-services/lottunnels/domains.csv")],
         "license_note": "Derived from the LOTTunnels domain list, which is GPL-3.0. Only the service "
@@ -750,8 +916,12 @@ def build_tunnels(ds, out, reg, version, cands):
     }
     defaults = {"category": "Potentially Bad Traffic", "severity": 2, "mitre_tactic_id": "TA0011",
                 "mitre_tactic_name": "Command_And_Control", "mitre_technique_id": "T1572",
-                "mitre_technique_name": "Protocol_Tunneling"}
+                "mitre_technique_name": "Protocol_Tunneling", "service_category": "tunnel"}
     header = f"""cloudtap signature pack: tunnelling services from LOTTunnels (ids {ID_BASE['abused-tunnels']}-{ID_LIMIT['abused-tunnels']}).
+Tier rule: a tunnelling or reverse-proxy service alerts on its own (action = "alert", with a
+rationale): offices seldom use one, attackers use them for remote access and C2. Business VPN /
+remote-access products that organisations run openly (Tailscale) are context (action = "label").
+The per-service decision is TUNNEL_ALERT / TUNNEL_LABEL in build_packs.py.
 One signature per service. '*.x.com' and '*.*.x.com' become suffix 'x.com'; names without a wildcard
 match exactly; patterns with a trailing '*' become regexes; a service with mixed kinds is one regex."""
     return write_pack(os.path.join(out, "abused-tunnels.toml"), header, pack, defaults, sigs)
@@ -823,6 +993,45 @@ def filehosting_candidates(ds):
     return uniq, meta
 
 
+# Tiers of the mthcht file-hosting and paste services (reviewed by hand): key -> (action,
+# service_category). Alert: paste-only sites and anonymous file drops that offices seldom use.
+# Label: popular file hosts (4shared is in the top-500 sites), sync software, code hosting,
+# premium/cloud downloaders, one-time secret notes used to pass passwords. A key not listed
+# here (a dataset update) becomes a label and is reported for review.
+FILEHOSTING_TIER = {
+    "1ty.me": ("alert", "paste"),
+    "4shared.com": ("label", "cloud-drive"),
+    "Goodsync": ("label", "cloud-drive"),
+    "apaste.info": ("alert", "paste"),
+    "bitbucket.org": ("label", "code-hosting"),
+    "dropmefiles.com": ("alert", "file-drop"),
+    "fex.net": ("alert", "file-drop"),
+    "freefilesync": ("label", "other"),
+    "myftp.biz": ("alert", "dynamic-dns"),      # normally taken over by web-services.toml
+    "myftp.org": ("alert", "dynamic-dns"),      # normally taken over by web-services.toml
+    "nopaste.net": ("alert", "paste"),
+    "premiumize.me": ("label", "cloud-drive"),
+    "privnote.com": ("label", "paste"),
+    "put.io": ("label", "cloud-drive"),
+    "qaz.im": ("alert", "file-drop"),
+    "qaz.is": ("alert", "file-drop"),
+    "qaz.su": ("alert", "file-drop"),
+    "send.exploit.in": ("alert", "file-drop"),
+    "share.riseup.net": ("alert", "file-drop"),
+    "transfert-my-files.com": ("alert", "file-drop"),
+    "upload.nolog.cz": ("alert", "file-drop"),
+    "usaupload": ("alert", "file-drop"),
+}
+FILEHOSTING_RATIONALE = {
+    "paste": "{key} is a paste-only site: offices seldom use it, while malware fetches payloads, "
+             "configuration and C2 addresses from pastes and attackers drop stolen data there.",
+    "file-drop": "{key} is an anonymous file-drop service: offices seldom use it, while attackers "
+                 "stage payloads on it and exfiltrate data through it.",
+    "dynamic-dns": "{key} is a dynamic DNS zone: offices seldom visit such names, while attackers "
+                   "use them for C2 and phishing hosts whose address changes.",
+}
+
+
 def build_filehosting(ds, out, reg, version, cands, meta):
     groups = group_signature_values(cands)
     ids = reg.assign("abused-filehosting", groups.keys())
@@ -831,15 +1040,24 @@ def build_filehosting(ds, out, reg, version, cands, meta):
         match, values = groups[key]
         m = meta[key]
         cls = m["class"]
+        action, cat = FILEHOSTING_TIER.get(key, (None, None))
+        if action is None:
+            action, cat = "label", ("paste" if cls == "Paste" else "file-drop")
+            log("review", f"abused-filehosting: {key!r} has no entry in FILEHOSTING_TIER: label, {cat}")
         s = {
-            "id": ids[key], "rev": 1,
+            "id": ids[key], "rev": REV_TIERS,
             "msg": f"CLOUDTAP {'Paste site' if cls == 'Paste' else 'File hosting service'} {key} contacted",
             "fields": DOMAIN_FIELDS, "match": match, "values": values, "service": key,
+            "service_category": cat,
             "next_step": "Find the host and process that contacted the service (EDR, proxy logs). "
                          "Uploads (large bytes out, POST/PUT) from a non-browser process or a server "
                          "suggest exfiltration; downloads of scripts or binaries suggest payload "
                          "staging. Check whether the user has a business reason to use it.",
         }
+        if action == "alert":
+            s["rationale"] = FILEHOSTING_RATIONALE[cat].format(key=key)
+        else:
+            s["action"] = "label"
         links = sorted(l for l in m["links"] if "twitter.com" not in l and "x.com/" not in l)
         if links:
             s["reference"] = links[0]
@@ -848,7 +1066,8 @@ def build_filehosting(ds, out, reg, version, cands, meta):
         "format": 1, "name": "abused-filehosting", "version": version,
         "description": "File-hosting and paste services from mthcht's ThreatHunting-Keywords lists "
                        "(FileHosting and PastebinLike tags) that the hand-written web-services pack "
-                       "does not already cover.",
+                       "does not already cover. Paste-only sites and anonymous file drops alert on "
+                       "their own; popular file hosts and sync or code-hosting services are context.",
         "action": "alert",
         "sources": [src("abused-services/mthcht-threathunting-keywords/FileHosting_Services_tag_detection.csv"),
                     src("abused-services/mthcht-threathunting-keywords/PastebinLike_tag_detection.csv")],
@@ -861,6 +1080,11 @@ def build_filehosting(ds, out, reg, version, cands, meta):
                 "mitre_tactic_name": "Exfiltration", "mitre_technique_id": "T1567.002",
                 "mitre_technique_name": "Exfiltration_to_Cloud_Storage"}
     header = f"""cloudtap signature pack: file-hosting and paste services from mthcht keyword lists (ids {ID_BASE['abused-filehosting']}-{ID_LIMIT['abused-filehosting']}).
+Tier rule: paste-only sites and anonymous file drops alert on their own (action = "alert", with a
+rationale): offices seldom use them, attackers stage payloads and exfiltrate through them. Popular
+file hosts (4shared is a top-500 site), sync software, code hosting, cloud downloaders and one-time
+secret notes are context (action = "label"). The per-service decision is FILEHOSTING_TIER in
+build_packs.py.
 One signature per tool/service. The host name of each URL or domain keyword is matched as a suffix
 (the name and its subdomains); keywords that are command lines or paths are skipped."""
     return write_pack(os.path.join(out, "abused-filehosting.toml"), header, pack, defaults, sigs)
@@ -1073,7 +1297,8 @@ def build_useragents(ds, out, version, sa_path):
         "# message: CLOUDTAP Script or tool user agent (list)",
         "# category: Misc activity",
         "# severity: 3",
-        "# action: alert",
+        "# action: label",
+        "# service_category: script-agent",
         "# mitre_technique_id: T1071.001",
         "# mitre_technique_name: Web_Protocols",
         "# mitre_tactic_id: TA0011",
@@ -1086,6 +1311,10 @@ def build_useragents(ds, out, version, sa_path):
         "awesome-lists: Copyright (c) mthcht). Delete this file to leave it out.",
         "#",
         "# GENERATED by signatures/tools/build_packs.py - do not edit by hand; rebuild instead.",
+        "# Tier rule: context (action = label). A script agent alerts only when it reaches a web",
+        "# service (a web-service name or a provider address range), which the detection stage",
+        "# decides; a script agent reaching anything else (package managers, update agents,",
+        "# monitoring scripts) stays a label.",
         "# User agents of HTTP client libraries, scripting tools, offensive tools and malware that the",
         "# hand-written script-agents.toml does not cover. One entry per line: a case-sensitive",
         "# substring, or 're:' + a Rust regex. Every entry was checked not to match mainstream browser",
@@ -1106,7 +1335,332 @@ def build_useragents(ds, out, version, sa_path):
 
 
 # ------------------------------------------------------------------------------------------------
-# 7. Validation of the whole signatures/ directory
+# 6. cloud-consoles.toml (hand-picked list, stable ids from the registry)
+# ------------------------------------------------------------------------------------------------
+
+CONSOLE_FIELDS = ["dns.query", "tls.sni", "http.host"]
+
+# (service, match, values, fields or None for CONSOLE_FIELDS, note for the comment or None).
+# Console, sign-up and identity endpoints of cloud and app-hosting providers, for the burst
+# detection (issue 11 point 6). login.microsoftonline.com, accounts.google.com and other
+# identity hosts that every Microsoft 365 / Google Workspace login uses are deliberately left
+# out. "exact" where the provider serves its dashboard on the same host as its web site (a visit
+# to the site counts too; the burst needs several distinct providers), "suffix" where regional
+# or per-account subdomains exist.
+CLOUD_CONSOLES = [
+    ("AWS Management Console", "suffix",
+     ["signin.aws.amazon.com", "console.aws.amazon.com", "portal.aws.amazon.com"], None, None),
+    ("Azure portal", "suffix", ["portal.azure.com", "signup.azure.com"], None,
+     "login.microsoftonline.com is left out on purpose: every Microsoft 365 sign-in uses it."),
+    ("Google Cloud console", "suffix", ["console.cloud.google.com"], None,
+     "accounts.google.com is left out on purpose: every Google Workspace sign-in uses it."),
+    ("Firebase console", "suffix", ["console.firebase.google.com"], None, None),
+    ("Heroku dashboard", "suffix", ["signup.heroku.com", "dashboard.heroku.com", "id.heroku.com"], None, None),
+    ("Netlify app", "suffix", ["app.netlify.com"], None, None),
+    ("Vercel dashboard", "exact", ["vercel.com"], None,
+     "vercel.com serves both the web site and the dashboard; deployed apps (*.vercel.app) are not consoles."),
+    ("ngrok dashboard", "suffix", ["dashboard.ngrok.com"], None, None),
+    ("DigitalOcean control panel", "suffix", ["cloud.digitalocean.com"], None, None),
+    ("Linode Cloud Manager", "suffix", ["login.linode.com", "cloud.linode.com"], None, None),
+    ("Vultr customer portal", "suffix", ["my.vultr.com"], None, None),
+    ("Cloudflare dashboard", "suffix", ["dash.cloudflare.com"], None, None),
+    ("Replit workspace", "exact", ["replit.com"], None,
+     "replit.com serves both the web site and the workspace; deployed apps (*.replit.app) are not consoles."),
+    ("GitHub sign-up", "regex", [r"(?i)^github\.com/signup([/?#]|$)"], ["http.full_url"],
+     "A URL, not a host: it matches only where the full URL is visible (cleartext HTTP before the "
+     "redirect to HTTPS, or URL logs fed to cloudtap); github.com itself is far too common to count."),
+    ("Oracle Cloud console", "exact", ["cloud.oracle.com", "signup.cloud.oracle.com"], None,
+     "exact: docs.cloud.oracle.com and other subdomains are documentation, not the console."),
+    ("Render dashboard", "suffix", ["dashboard.render.com"], None, None),
+    ("Fly.io dashboard", "exact", ["fly.io"], None,
+     "The dashboard is fly.io/dashboard on the web-site host; deployed apps (*.fly.dev) are not consoles."),
+    ("Railway dashboard", "exact", ["railway.app", "railway.com"], None,
+     "exact: deployed apps live under up.railway.app."),
+    ("IBM Cloud console", "exact", ["cloud.ibm.com"], None, None),
+    ("Alibaba Cloud console", "suffix", ["signin.alibabacloud.com", "account.alibabacloud.com"], None, None),
+    ("Hetzner Cloud console", "suffix", ["console.hetzner.cloud", "accounts.hetzner.com"], None, None),
+    ("Scaleway console", "suffix", ["console.scaleway.com"], None, None),
+    ("Deno Deploy dashboard", "suffix", ["dash.deno.com"], None, None),
+    ("Koyeb control panel", "suffix", ["app.koyeb.com"], None, None),
+    ("Glitch dashboard", "exact", ["glitch.com"], None,
+     "exact: projects live under *.glitch.me."),
+]
+
+
+def build_consoles(out, reg, version):
+    ids = reg.assign("cloud-consoles", [c[0] for c in CLOUD_CONSOLES])
+    sigs = []
+    for service, match, values, fields, note in sorted(CLOUD_CONSOLES, key=lambda c: ids[c[0]]):
+        for v in values:
+            if match == "regex":
+                assert rust_regex_problem(v) is None, v
+        s = {
+            "id": ids[service], "rev": 1,
+            "msg": f"CLOUDTAP LABEL Cloud console or sign-up {service}",
+            "fields": fields or CONSOLE_FIELDS, "match": match, "values": values,
+            "service": service,
+            "next_step": "Context label for the burst detection (many distinct cloud console, "
+                         "sign-up and identity endpoints from one host in a short window). A "
+                         "single visit is normal for administrators and developers. In a burst "
+                         "alert, ask the user whether cloud or hosting accounts were created, and "
+                         "look for new-account and verification e-mails to company addresses.",
+        }
+        if note:
+            s["_comment"] = [note]
+        sigs.append(s)
+    pack = {
+        "format": 1, "name": "cloud-consoles", "version": version,
+        "description": "Context labels for cloud and app-hosting providers' console, sign-up and "
+                       "identity endpoints (AWS, Azure, Google Cloud, Heroku, Netlify, Vercel, ngrok, "
+                       "DigitalOcean, Linode, Vultr, Cloudflare, Replit, GitHub sign-up, ...), used by "
+                       "the burst detection. Labels only.",
+        "action": "label",
+        "sources": ["Hand-picked public host names of the providers' consoles (written for cloudtap, "
+                    "2026-12-04)"],
+        "license_note": "Host names are public facts written for cloudtap. " + ATTACK_NOTICE,
+    }
+    defaults = {"category": "Misc activity", "severity": 3, "mitre_tactic_id": "TA0042",
+                "mitre_tactic_name": "Resource_Development", "mitre_technique_id": "T1583.006",
+                "mitre_technique_name": "Web_Services", "service_category": "cloud-console"}
+    header = f"""cloudtap signature pack: cloud console, sign-up and identity endpoints (ids {ID_BASE['cloud-consoles']}-{ID_LIMIT['cloud-consoles']}).
+Tier rule: the whole pack is context (action = "label"). One visit to a console is normal; the
+detection stage counts distinct console/sign-up endpoints per source host in a sliding window
+(default 5 in 10 minutes) and raises one "burst" alert (9190006) listing them.
+One signature per provider, service = the console's name. Fields dns.query, tls.sni, http.host
+(no dns.answer: consoles are reached directly, not through customers' CNAMEs); GitHub sign-up is
+a URL (http.full_url). Identity hosts that every office login uses (login.microsoftonline.com,
+accounts.google.com) are left out on purpose."""
+    return write_pack(os.path.join(out, "cloud-consoles.toml"), header, pack, defaults, sigs)
+
+
+# ------------------------------------------------------------------------------------------------
+# 7. script-tls-fingerprints.toml (JA3 / JA4 of script and automation tools)
+# ------------------------------------------------------------------------------------------------
+
+JA3_RE = re.compile(r"^[0-9a-f]{32}$")
+JA4_RE = re.compile(r"^[tqd](1[0-3]|00|s[23]|d[0-9])[di][0-9]{2}[0-9]{2}[a-z0-9]{2}(_[0-9a-f]{12}_[0-9a-f]{12})?$")
+
+# JA3 descriptions -> tool. First match wins; the tool names below are the services.
+JA3_TOOLS = [
+    (re.compile(r"APT-CURL|urlgrabber|yum", re.I), None),         # package managers: normal
+    (re.compile(r"python-requests|Python Requests", re.I), "Python requests"),
+    (re.compile(r"\bsqlmap\b", re.I), "sqlmap"),
+    (re.compile(r"\bNikto\b", re.I), "Nikto"),
+    (re.compile(r"\bMetasploit\b", re.I), "Metasploit"),
+    (re.compile(r"\bBurpSuite\b", re.I), "Burp Suite"),
+    (re.compile(r"\bzgrab\b", re.I), "ZGrab"),
+    (re.compile(r"\bcurl\b", re.I), "curl"),
+    (re.compile(r"\bwget\b", re.I), "Wget"),
+    (re.compile(r"\(python ", re.I), "Python"),
+    (re.compile(r"^golang\b", re.I), "Go (crypto/tls)"),
+    (re.compile(r"^php script", re.I), "PHP"),
+    (re.compile(r"^ruby( script)?\b", re.I), "Ruby"),
+    (re.compile(r"^node\.js$", re.I), "Node.js"),
+    (re.compile(r"(^|, ?)java$", re.I), "Java (JSSE)"),
+    (re.compile(r"openssl s_client", re.I), "OpenSSL s_client"),
+    (re.compile(r"^Malware: (Gootkit|TBot)"), "MALWARE"),
+]
+# Descriptions naming a browser (or a browser engine) or a malware-test false positive: left out.
+JA3_EXCLUDE = re.compile(r"Chrome|Firefox|Safari|MSIE|Trident|Internet Explorer|Konqueror|"
+                         r"Tor Browser|Opera|WebKit|links 2|Test FP|Used by many", re.I)
+# Several programs named in one description: the fingerprint is shared (low confidence).
+JA3_SHARED = re.compile(r" / |,|\bor\b", re.I)
+
+# What else sends the same ClientHello (for next_step).
+TLS_LIBRARY = {
+    "curl": "libcurl with the same TLS backend and version (OpenSSL, NSS, SecureTransport): git, package managers and many updaters",
+    "Wget": "the same OpenSSL/GnuTLS build: other command-line downloaders and updaters",
+    "Python requests": "Python's ssl module (OpenSSL) of that version: pip, Ansible, the AWS and Azure CLIs and every other Python program",
+    "Python": "Python's ssl module (OpenSSL): requests, urllib3, urllib, aiohttp, pip, Ansible, cloud CLIs and every other Python program",
+    "Go (crypto/tls)": "Go's crypto/tls of that version: every Go program (Docker, Terraform, kubectl, monitoring agents, and implants such as Sliver)",
+    "Sliver": "Go's crypto/tls: the Sliver implant's JA4 equals the generic Go fingerprint, so every Go program matches too",
+    "Java (JSSE)": "Java's JSSE: every Java application of that version (IDEs, build tools, enterprise and desktop apps)",
+    "Node.js": "Node.js's OpenSSL: npm, Electron tooling and every other Node.js program",
+    "Ruby": "Ruby's OpenSSL binding: gem, Bundler, Metasploit and every other Ruby program",
+    "PHP": "PHP's OpenSSL streams: Composer and every other PHP program",
+    "OpenSSL s_client": "OpenSSL's default ClientHello: msmtp and other plain OpenSSL clients",
+    "sqlmap": "Python's ssl module (sqlmap is a Python program): other Python programs of that version",
+    "Nikto": "Perl's Net::SSLeay/OpenSSL: other Perl programs",
+    "Metasploit": "Ruby's OpenSSL binding: other Ruby programs",
+    "Burp Suite": "Java's JSSE (Burp is a Java program): other Java applications",
+    "ZGrab": "Go's crypto/tls (ZGrab uses a fork): other Go programs",
+    "Cobalt Strike beacon": "Windows WinINET/WinHTTP (SChannel): other Windows programs that use the same API and options",
+    "IcedID": "Windows SChannel: other Windows programs with the same TLS options",
+    "Gootkit": "its TLS library (2016 samples): other programs on the same library",
+    "TBot / Skynet": "its TLS library (2016 samples): other programs on the same library",
+}
+JA4_LIBRARIES = {"Python": "Python", "GoLang": "Go (crypto/tls)", "GoLang net package": "Go (crypto/tls)",
+                 "GoLang webhooks": "Go (crypto/tls)"}
+JA4_APPLICATIONS = {"Sliver Agent": "Sliver", "Cobalt Strike v4.9.1 beacon": "Cobalt Strike beacon",
+                    "IcedID": "IcedID"}
+
+
+def fingerprint_candidates(ds):
+    """[(field, value, service, confidence, source, description)] and the skipped rows."""
+    base = os.path.join(ds, "tls-fingerprints")
+    out = []
+    # --- JA4 (FoxIO mapping; the ja4 column only) ---
+    rows = []
+    with open(os.path.join(base, "ja4plus-mapping.csv"), encoding="utf-8-sig", newline="") as f:
+        for r in csv.DictReader(f):
+            ja4 = (r.get("ja4") or "").strip()
+            if ja4:
+                rows.append((r["Application"].strip(), r["Library"].strip(), r["OS"].strip(), ja4,
+                             (r.get("Notes") or "").strip()))
+    by_value = {}
+    for app, lib, os_, ja4, notes in rows:
+        by_value.setdefault(ja4, []).append(app or lib)
+    for app, lib, os_, ja4, notes in rows:
+        owners = sorted(set(by_value[ja4]))
+        desc = ", ".join(x for x in (app, lib, os_, notes) if x)
+        if app in JA4_APPLICATIONS:
+            service = JA4_APPLICATIONS[app]
+            conf = "low" if len(owners) > 1 or service == "Cobalt Strike beacon" else "medium"
+        elif not app and lib in JA4_LIBRARIES:
+            service = JA4_LIBRARIES[lib]
+            if any(o not in JA4_LIBRARIES and o not in JA4_APPLICATIONS for o in owners):
+                log("skip", f"fingerprints: JA4 {ja4} ({desc}): also listed for {', '.join(owners)} "
+                            "(WinINET: every Windows application), too broad")
+                continue
+            # A language runtime's TLS library (Python ssl, Go crypto/tls) is named reliably,
+            # but every program built on it shares the fingerprint: pip, aws-cli, Terraform and
+            # Docker as much as a Python or Go implant. Medium: evidence on an alert, never a
+            # signal on its own (the detection stage lets only `high` join).
+            conf = "medium"
+        else:
+            log("skip", f"fingerprints: JA4 {ja4} ({desc}): not a script/automation tool or implant")
+            continue
+        if not JA4_RE.match(ja4):
+            log("skip", f"fingerprints: JA4 {ja4!r}: not a JA4 value")
+            continue
+        out.append(("tls.ja4", ja4, service, conf, "tls-fingerprints/ja4plus-mapping.csv", desc))
+    # --- JA3 (salesforce first, then trisul) ---
+    descs = {}
+    order = []
+    with open(os.path.join(base, "salesforce_osx-nix-ja3.csv"), encoding="utf-8") as f:
+        for r in csv.reader(f):
+            if len(r) == 2 and JA3_RE.match(r[0].strip().lower()):
+                h = r[0].strip().lower()
+                descs.setdefault(h, []).append(("tls-fingerprints/salesforce_osx-nix-ja3.csv", r[1].strip()))
+                order.append(h)
+    with open(os.path.join(base, "trisul_ja3fingerprint.json"), encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            h = str(d.get("ja3_hash", "")).strip().lower()
+            if JA3_RE.match(h):
+                descs.setdefault(h, []).append(("tls-fingerprints/trisul_ja3fingerprint.json", d["desc"].strip()))
+                order.append(h)
+    seen = set()
+    for h in order:
+        if h in seen:
+            continue
+        seen.add(h)
+        source, _ = descs[h][0]
+        desc = " | ".join(d for _, d in descs[h])
+        tool = None
+        for _, one in descs[h]:
+            for rx, name in JA3_TOOLS:
+                if rx.search(one):
+                    tool = name
+                    break
+            if tool is not None:
+                break
+        if tool is None:
+            continue
+        if JA3_EXCLUDE.search(desc):
+            log("skip", f"fingerprints: JA3 {h} ({desc[:100]}): names a browser, a malware-test false positive or many programs")
+            continue
+        if tool == "MALWARE":
+            tool = "Gootkit" if "Gootkit" in desc else "TBot / Skynet"
+            conf = "low"
+        elif tool in ("Java (JSSE)", "Burp Suite") or JA3_SHARED.search(desc):
+            conf = "low"
+        else:
+            conf = "medium"
+        out.append(("tls.ja3", h, tool, conf, source, desc))
+    return out
+
+
+def build_fingerprints(ds, out, reg, version):
+    cands = fingerprint_candidates(ds)
+    groups = {}
+    for field, value, service, conf, source, desc in cands:
+        kind = "JA3" if field == "tls.ja3" else "JA4"
+        key = f"{kind}|{service}|{conf}|{os.path.basename(source)}"
+        g = groups.setdefault(key, {"field": field, "kind": kind, "service": service, "conf": conf,
+                                    "source": source, "values": [], "descs": []})
+        if value not in g["values"]:
+            g["values"].append(value)
+            g["descs"].append(f"{value}: {desc}")
+    ids = reg.assign("script-tls-fingerprints", groups.keys())
+    sigs = []
+    for key in sorted(groups, key=lambda k: ids[k]):
+        g = groups[key]
+        lib = TLS_LIBRARY[g["service"]]
+        old = (" The source list dates from 2016-2018: current versions send other ClientHellos."
+               if g["kind"] == "JA3" else "")
+        sigs.append({
+            "_comment": [f"source: {g['source']}"] + [f"  {d[:110]}" for d in g["descs"]],
+            "id": ids[key], "rev": 1,
+            "msg": f"CLOUDTAP LABEL TLS {g['kind']} fingerprint of {g['service']} ({g['conf']} confidence)",
+            "fields": [g["field"]], "match": "exact", "values": sorted(g["values"]),
+            "service": g["service"], "confidence": g["conf"],
+            "next_step": f"Context label only: the TLS ClientHello ({g['kind']}) looks like "
+                         f"{g['service']}, i.e. a script or tool rather than a browser; the detection "
+                         "stage alerts only when such a client reaches a web service. Library "
+                         f"fingerprints collide: the same ClientHello is sent by {lib}, so "
+                         "legitimate software matches too." + old + " Confirm the process on the "
+                         "host (EDR: binary, command line, parent) before acting.",
+        })
+    pack = {
+        "format": 1, "name": "script-tls-fingerprints", "version": version,
+        "description": "Context labels for TLS client fingerprints (JA3, JA4) of script and automation "
+                       "tools, HTTP libraries, offensive tools and a few implants, for when TLS hides "
+                       "the user agent. Labels only; each entry has a confidence.",
+        "action": "label",
+        "sources": [src("tls-fingerprints/ja4plus-mapping.csv"),
+                    src("tls-fingerprints/salesforce_osx-nix-ja3.csv"),
+                    src("tls-fingerprints/trisul_ja3fingerprint.json")],
+        "license_note": "JA4 values come from the ja4 column of FoxIO's mapping (JA4 is BSD-3-Clause); "
+                        "no JA4+ value (JA4S/JA4H/JA4X/JA4T, FoxIO License 1.1, non-commercial) is used. "
+                        "salesforce/ja3 lists are BSD-3-Clause (Copyright (c) 2017 salesforce.com inc.). "
+                        "The trisul-scripts repository has no licence file: only fingerprint hashes "
+                        "(values computed from a client's behaviour), tool names and, in a comment for "
+                        "provenance, the short note of each row used; if that is not acceptable, "
+                        "rebuild without the trisul entries or delete this file (nothing depends on "
+                        "it). " + ATTACK_NOTICE,
+    }
+    defaults = {"category": "Misc activity", "severity": 3, "mitre_tactic_id": "TA0011",
+                "mitre_tactic_name": "Command_And_Control", "mitre_technique_id": "T1071.001",
+                "mitre_technique_name": "Web_Protocols", "service_category": "script-fingerprint"}
+    header = f"""cloudtap signature pack: TLS fingerprints of script and automation tools (ids {ID_BASE['script-tls-fingerprints']}-{ID_LIMIT['script-tls-fingerprints']}).
+Tier rule: the whole pack is context (action = "label"), like the script user agents. A script
+fingerprint joins a web-service match (name or provider address range) to make an alert in the
+detection stage; to anything else (package managers, update agents, monitoring) it stays a label.
+Fields: tls.ja3 (JA3 MD5, lower-case hex) and tls.ja4 (full JA4), both match = "exact".
+confidence = how reliably the fingerprint names the tool or library, not how malicious it is:
+  high   JA4 FoxIO lists for exactly one library (Python, Go);
+  medium one tool named for the fingerprint in its source (JA3 lists from 2016-2018, IcedID JA4);
+  low    the source names several programs, the library is shared by a whole platform (Java JSSE,
+         Burp), the implant's JA4 equals a generic library's (Sliver = Go) or the OS's TLS stack
+         (Cobalt Strike over WinINET/WinHTTP), or old malware samples.
+Library fingerprints collide with legitimate software on the same TLS library: each next_step
+says with what. Left out: browsers, package managers (APT, yum), descriptions that name a browser
+or a malware-test false positive, JA4 values also listed for WinINET (every Windows program),
+and all JA4+ values (JA4H/JA4S/JA4X/JA4T: FoxIO License 1.1). PowerShell/.NET and Rust reqwest
+have no fingerprint in the datasets (PowerShell and .NET use Windows SChannel, which every
+Windows program shares). Each signature's comment names its source file and source rows."""
+    return write_pack(os.path.join(out, "script-tls-fingerprints.toml"), header, pack, defaults, sigs), len(cands)
+
+
+# ------------------------------------------------------------------------------------------------
+# 8. Validation of the whole signatures/ directory
 # ------------------------------------------------------------------------------------------------
 
 def parse_list_header(path):
@@ -1139,15 +1693,42 @@ def validate(out):
             except tomllib.TOMLDecodeError as e:
                 errors.append(f"{fn}: TOML error {e}")
                 continue
-            for imp in pack.get("import", []):
+            for imp in pack.get("import", []) if "pack" in pack else []:
                 add_id(imp["id"], f"{fn} import")
                 for k in ("id", "msg", "format", "path", "provider"):
                     if k not in imp:
                         errors.append(f"{fn} import {imp.get('id')}: missing {k}")
                 if not os.path.exists(os.path.join(out, imp["path"])):
                     errors.append(f"{fn} import {imp['id']}: missing file {imp['path']}")
+            if "pack" not in pack:
+                continue  # an exception file
+            pack_action = pack["pack"].get("action", "alert")
+            dflt = pack.get("defaults", {})
+            for imp in pack.get("import", []):
+                cat = imp.get("service_category", dflt.get("service_category"))
+                if cat not in SERVICE_CATEGORIES:
+                    errors.append(f"{fn} import {imp['id']}: service_category {cat!r} missing or not in the vocabulary")
             for s in pack.get("signature", []):
                 add_id(s["id"], fn)
+                action = s.get("action", pack_action)
+                cat = s.get("service_category", dflt.get("service_category"))
+                if cat not in SERVICE_CATEGORIES:
+                    errors.append(f"{fn} {s['id']}: service_category {cat!r} missing or not in the vocabulary")
+                if action == "alert" and not str(s.get("rationale", "")).strip():
+                    errors.append(f"{fn} {s['id']}: action alert without a rationale")
+                conf = s.get("confidence", dflt.get("confidence"))
+                if conf is not None and conf not in CONFIDENCES:
+                    errors.append(f"{fn} {s['id']}: confidence {conf!r} not one of {CONFIDENCES}")
+                tls_fp = set(s["fields"]) & {"tls.ja3", "tls.ja4"}
+                if tls_fp:
+                    if conf is None:
+                        errors.append(f"{fn} {s['id']}: TLS fingerprint signature without confidence")
+                    if s["match"] != "exact" or len(set(s["fields"])) != 1:
+                        errors.append(f"{fn} {s['id']}: tls.ja3/tls.ja4 need match exact and one field")
+                    for v in s["values"]:
+                        ok = JA3_RE.match(v) if "tls.ja3" in tls_fp else JA4_RE.match(v)
+                        if not ok:
+                            errors.append(f"{fn} {s['id']}: {v!r} is not a {'JA3 (32 lower-case hex)' if 'tls.ja3' in tls_fp else 'JA4'} value")
                 if not s.get("values"):
                     errors.append(f"{fn} {s['id']}: no values")
                 if not s["msg"].startswith("CLOUDTAP "):
@@ -1172,6 +1753,10 @@ def validate(out):
                 add_id(int(hdr["id"]), fn)
             else:
                 errors.append(f"{fn}: no '# id:' header")
+            if hdr.get("service_category") not in SERVICE_CATEGORIES:
+                errors.append(f"{fn}: '# service_category:' header missing or not in the vocabulary")
+            if hdr.get("action", "alert") == "alert" and not hdr.get("rationale"):
+                errors.append(f"{fn}: action alert without a '# rationale:' header")
             with open(p, encoding="utf-8") as f:
                 for ln, line in enumerate(f, 1):
                     e = line.rstrip("\n")
@@ -1247,6 +1832,10 @@ def main():
 
     n = build_useragents(ds, out, a.version, sa_path)
     summary.append(("script-agents.useragents", f"{n} entries (one signature, id 9600001)"))
+    n, _ = build_consoles(out, reg, a.version)
+    summary.append(("cloud-consoles.toml", f"{n} label signatures"))
+    (n, _), nvals = build_fingerprints(ds, out, reg, a.version)
+    summary.append(("script-tls-fingerprints.toml", f"{n} label signatures, {nvals} fingerprints"))
     reg.save()
 
     for kind, msg in LOG:
