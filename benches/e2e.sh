@@ -116,9 +116,9 @@ for r in $(seq 1 "$RUNS"); do
     d="$RUN/r$r"
     measure suricata "$r" "$d/suricata" -- "$SURICATA" -c "$SURI/suricata.yaml" --runmode single \
         -k none -r "$PCAP" -l "$d/suricata" -S "$SURI/bench.rules"
-    measure cloudtap-t1 "$r" "$d/ct1" -- "$BIN" -r "$PCAP" --signatures "$LISTS" --threads 1 \
+    measure cloudtap-t1 "$r" "$d/ct1" -- "$BIN" -r "$PCAP" --signatures "$LISTS" --alert-mode flow --threads 1 \
         --eve "$d/ct1/eve.json" -q
-    measure cloudtap-t2 "$r" "$d/ct2" -- "$BIN" -r "$PCAP" --signatures "$LISTS" --threads 2 \
+    measure cloudtap-t2 "$r" "$d/ct2" -- "$BIN" -r "$PCAP" --signatures "$LISTS" --alert-mode flow --threads 2 \
         --eve "$d/ct2/eve.json" -q
     measure tcpdump-floor "$r" "$d/tcpdump" -- tcpdump -r "$PCAP" -w /dev/null
     if [ "$r" -lt "$RUNS" ]; then  # keep only the last round's outputs

@@ -23,9 +23,22 @@ fn expected_files() -> Vec<PathBuf> {
     v
 }
 
+/// Runs with per-flow alerts (`--alert-mode flow`: every alert-tier list hit once per flow),
+/// the engine's matching as the expectations list it.
 fn run(capture: &Path, threads: usize) -> Vec<Value> {
+    run_mode(capture, threads, "flow")
+}
+
+fn run_mode(capture: &Path, threads: usize, mode: &str) -> Vec<Value> {
     let o = Command::new(env!("CARGO_BIN_EXE_cloudtap"))
-        .args(["-q", "--types", "alert,dns,tls,http,quic", "--threads"])
+        .args([
+            "-q",
+            "--alert-mode",
+            mode,
+            "--types",
+            "alert,dns,tls,http,quic",
+            "--threads",
+        ])
         .arg(threads.to_string())
         .arg("-r")
         .arg(capture)
@@ -266,7 +279,7 @@ fn several_files_in_one_run_and_usage_errors() {
     let a = root().join("captures/eth-malicious.pcap");
     let b = root().join("captures/eth-benign.pcap");
     let o = Command::new(env!("CARGO_BIN_EXE_cloudtap"))
-        .args(["--types", "alert", "-r"])
+        .args(["--alert-mode", "flow", "--types", "alert", "-r"])
         .arg(&a)
         .arg(&b)
         .output()

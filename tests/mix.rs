@@ -14,7 +14,13 @@ fn root() -> PathBuf {
 /// Runs cloudtap; returns (sorted EVE lines, the summary's first line).
 fn run(pcap: &Path, lists: &Path, eve: &Path, threads: usize) -> (Vec<String>, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_cloudtap"))
-        .args(["--types", "alert,dns,tls,http", "--threads"])
+        .args([
+            "--alert-mode",
+            "flow",
+            "--types",
+            "alert,dns,tls,http",
+            "--threads",
+        ])
         .arg(threads.to_string())
         .arg("-r")
         .arg(pcap)
