@@ -569,15 +569,25 @@ impl Baseline {
     /// 4. Odd = neither the hour nor the hour either side of it is usual (a 9-to-5 workstation is
     ///    not odd at 8:00 or 17:00, it is at 3:00 or 21:00).
     pub fn odd_hour(&self, host: IpAddr, hour_of_week: u8) -> bool {
-        let Some(a) = self.hosts.get(&host).map(|h| &h.act) else {
-            return false;
-        };
+        self.hour_verdict(host, hour_of_week) == Some(true)
+    }
+
+    /// Whether the host's own profile says it is usually active at this hour (a CI runner at
+    /// night): false without a profile. The detection stage lets such a host's off-hours
+    /// activity pass as ordinary.
+    pub fn usual_hour(&self, host: IpAddr, hour_of_week: u8) -> bool {
+        self.hour_verdict(host, hour_of_week) == Some(false)
+    }
+
+    /// `Some(odd)` once the host has a profile (rules above), `None` before.
+    fn hour_verdict(&self, host: IpAddr, hour_of_week: u8) -> Option<bool> {
+        let a = self.hosts.get(&host).map(|h| &h.act)?;
         if hour_of_week >= 168 {
-            return false;
+            return None;
         }
         let over = !self.learning(self.last_ts.unwrap_or(0));
         if a.days < MIN_DAYS && !(over && a.days >= 1 && a.contacts >= MIN_CONTACTS) {
-            return false;
+            return None;
         }
         let class = usize::from(hour_of_week / 24 >= 5);
         let (counts, days): ([u32; 24], u32) = if a.class_days[class] >= MIN_CLASS_DAYS {
@@ -594,10 +604,10 @@ impl Baseline {
         };
         let usual = |c: u32| c > 0 && c * USUAL_ONE_IN >= days;
         if counts.iter().filter(|&&c| usual(c)).count() >= ROUND_THE_CLOCK_HOURS {
-            return false;
+            return Some(false);
         }
         let h = usize::from(hour_of_week % 24);
-        !(usual(counts[(h + 23) % 24]) || usual(counts[h]) || usual(counts[(h + 1) % 24]))
+        Some(!(usual(counts[(h + 23) % 24]) || usual(counts[h]) || usual(counts[(h + 1) % 24])))
     }
 
     /// Drops entries unseen since `now_ns - max_age_ns` (packet time) and enforces the caps

@@ -118,7 +118,7 @@ struct SuppressFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HoursFile {
-    timezone: Spanned<String>,
+    timezone: Option<Spanned<String>>,
     start: Option<Spanned<String>>,
     end: Option<Spanned<String>>,
     weekdays: Option<Vec<Spanned<String>>>,
@@ -139,6 +139,7 @@ struct UploadFile {
     bytes: Option<u64>,
     ratio: Option<f64>,
     min_bytes: Option<u64>,
+    alone_bytes: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -454,6 +455,7 @@ impl Config {
             bytes: f.upload.bytes.unwrap_or(up.bytes),
             ratio: f.upload.ratio.unwrap_or(up.ratio),
             min_bytes: f.upload.min_bytes.unwrap_or(up.min_bytes),
+            alone_bytes: f.upload.alone_bytes.unwrap_or(up.alone_bytes),
         };
         if !(stage.upload.ratio.is_finite() && stage.upload.ratio > 1.0) {
             cx.errors.push(format!(
@@ -533,18 +535,21 @@ fn parse_track(cx: &mut Ctx<'_>, t: &Spanned<String>) -> Option<Track> {
 }
 
 fn hours(cx: &mut Ctx<'_>, h: &HoursFile) -> Option<Hours> {
-    let tz: chrono_tz::Tz = match h.timezone.get_ref().parse() {
-        Ok(t) => t,
-        Err(_) => {
-            cx.err(
-                &h.timezone,
-                format!(
-                    "{:?} is not an IANA time zone (e.g. Europe/Berlin)",
-                    h.timezone.get_ref()
-                ),
-            );
-            return None;
-        }
+    let tz: chrono_tz::Tz = match &h.timezone {
+        None => crate::correlate::local_tz(),
+        Some(z) => match z.get_ref().parse() {
+            Ok(t) => t,
+            Err(_) => {
+                cx.err(
+                    z,
+                    format!(
+                        "{:?} is not an IANA time zone (e.g. Europe/Berlin)",
+                        z.get_ref()
+                    ),
+                );
+                return None;
+            }
+        },
     };
     let hm = |cx: &mut Ctx<'_>, v: &Option<Spanned<String>>, d: u32| -> u32 {
         let Some(v) = v else { return d };
@@ -558,8 +563,8 @@ fn hours(cx: &mut Ctx<'_>, h: &HoursFile) -> Option<Hours> {
             d
         })
     };
-    let start = hm(cx, &h.start, 8 * 60);
-    let end = hm(cx, &h.end, 18 * 60);
+    let start = hm(cx, &h.start, 7 * 60);
+    let end = hm(cx, &h.end, 19 * 60);
     let mut weekdays = 0u8;
     match &h.weekdays {
         None => weekdays = 0b0001_1111,
@@ -583,7 +588,10 @@ fn hours(cx: &mut Ctx<'_>, h: &HoursFile) -> Option<Hours> {
         }
     }
     if start >= end {
-        cx.err(&h.timezone, "hours.start must be before hours.end");
+        match (&h.end, &h.start) {
+            (Some(e), _) | (None, Some(e)) => cx.err(e, "hours.start must be before hours.end"),
+            (None, None) => {}
+        }
     }
     Some(Hours {
         tz,

@@ -170,8 +170,17 @@ fn run(cli: &Cli) -> ExitCode {
         eprintln!("cloudtap: nothing to read: give capture files with -r FILE (see --help)");
         return ExitCode::from(2);
     }
+    // A missing or unreadable capture is one clear line before anything else. (Pipes are
+    // only looked at: opening a FIFO here would take its one writer's data away.)
     for f in &cfg.run.files {
-        if let Err(e) = std::fs::File::open(f) {
+        let check = std::fs::metadata(f).and_then(|m| {
+            if m.is_file() {
+                std::fs::File::open(f).map(drop)
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = check {
             eprintln!("cloudtap: cannot open {}: {e}", f.display());
             return ExitCode::from(1);
         }

@@ -827,6 +827,7 @@ impl Worker {
         }
         self.pending_ends.push(FlowEnd {
             meta,
+            born: Some(self.batch_at),
             first_ns: e.first_ns,
             last_ns: e.last_ns,
             bytes_toserver: e.bytes[c],
@@ -1171,9 +1172,15 @@ impl Worker {
         flow.observed = true;
         let ctx = flow.ctx.get_or_insert_with(Box::<FlowContext>::default);
         if ctx.agent.is_none() {
+            // A user agent, or a fingerprint the pack rates high (library fingerprints are
+            // shared with ordinary software).
             ctx.agent = seen_hits
                 .iter()
-                .find(|h| h.is_agent())
+                .find(|h| {
+                    h.is_agent()
+                        && (h.field == Field::HttpUserAgent
+                            || h.sig.confidence.as_deref() == Some("high"))
+                })
                 .map(|h| h.value.clone());
         }
         if ctx.web.as_ref().is_none_or(|w| w.field == Field::IpDst) {
@@ -1183,6 +1190,7 @@ impl Worker {
         }
         self.pending_obs.push(Observation {
             meta: meta.clone(),
+            born: Some(self.batch_at),
             record: record.clone(),
             hits: seen_hits,
             labels: labels.clone(),

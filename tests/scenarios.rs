@@ -176,8 +176,20 @@ fn tunnel_at_night_gets_a_higher_severity_and_the_local_time() {
     assert!(signals(a).contains(&"off-business-hours".to_string()));
     let local = a["cloudtap"]["local_time"].as_str().expect("local time");
     assert!(local.starts_with("2026-12-02T03:10:00+0100"), "{local}");
-    // Without business hours the same tunnel alerts at its signature's own severity.
-    let plain = alerts("sc-tunnel-night.pcap", &[]);
+    // With business hours round the clock the same tunnel alerts at its signature's own
+    // severity.
+    let d = tmpdir("always-open");
+    let p = d.join("always.toml");
+    std::fs::write(
+        &p,
+        "[hours]\ntimezone = \"Europe/Berlin\"\nstart = \"00:00\"\nend = \"24:00\"\n\
+         weekdays = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]\n",
+    )
+    .expect("w");
+    let plain = alerts(
+        "sc-tunnel-night.pcap",
+        &["--config", p.to_str().expect("p")],
+    );
     let p = find(&plain, "listed-endpoint", "Quick Tunnel");
     assert!(
         a["alert"]["severity"].as_u64() < p["alert"]["severity"].as_u64(),

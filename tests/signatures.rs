@@ -306,7 +306,7 @@ fn every_bundled_pack_family_alerts_or_labels_end_to_end() {
     let cap = d.join("families.pcap");
     // (name, the pack that alerts, or the label a context entry writes)
     let names = [
-        ("www.000webhostapp.com", Err("000webhostapp")), // abused-lots: context
+        ("www.000webhostapp.com", Err("Hostinger")), // abused-lots: context
         ("x.burrow.io", Ok("abused-tunnels")),
         ("dropmefiles.com", Ok("abused-filehosting")),
         ("files.4shared.com", Err("4shared")), // a popular site: context

@@ -175,8 +175,10 @@ fn alerts_from_a_pipe_arrive_while_it_is_still_open() {
     let data = std::fs::read(capture("eth-malicious.pcap")).expect("read");
     for threads in ["1", "2"] {
         let (dir, fifo) = fifo_in(&format!("pipe-{threads}"));
+        // Per-flow alerts go out as soon as they are matched; entity alerts wait for their
+        // window to close (end of input here).
         let mut child = bin()
-            .args(["--threads", threads, "-q", "-r"])
+            .args(["--alert-mode", "flow", "--threads", threads, "-q", "-r"])
             .arg(&fifo)
             .stdout(Stdio::piped())
             .spawn()

@@ -66,6 +66,18 @@ pub struct Hours {
 }
 
 impl Hours {
+    /// Default business hours: 07:00-19:00, Monday to Friday, in the sensor's own time zone
+    /// (`TZ`, else the `/etc/localtime` link, else UTC): a sensor runs where it watches.
+    pub fn default_local() -> Hours {
+        Hours {
+            tz: local_tz(),
+            start_min: 7 * 60,
+            end_min: 19 * 60,
+            weekdays: 0b1_1111,
+            holidays: Vec::new(),
+        }
+    }
+
     /// Local time of `ts_ns`, and whether it is inside business hours.
     pub fn local(&self, ts_ns: u64) -> (chrono::DateTime<chrono_tz::Tz>, bool) {
         let secs = (ts_ns / 1_000_000_000) as i64;
@@ -82,6 +94,29 @@ impl Hours {
             && min < self.end_min;
         (t, inside)
     }
+}
+
+/// The machine's IANA time zone, or UTC when it cannot be told.
+pub fn local_tz() -> chrono_tz::Tz {
+    let from_env = std::env::var("TZ")
+        .ok()
+        .map(|t| t.trim_start_matches(':').to_string());
+    let from_link = || {
+        std::fs::read_link("/etc/localtime").ok().and_then(|p| {
+            let s = p.to_string_lossy().into_owned();
+            s.split_once("zoneinfo/").map(|(_, z)| z.to_string())
+        })
+    };
+    let from_file = || {
+        std::fs::read_to_string("/etc/timezone")
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
+    [from_env, from_link(), from_file()]
+        .into_iter()
+        .flatten()
+        .find_map(|z| z.parse().ok())
+        .unwrap_or(chrono_tz::UTC)
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +170,8 @@ pub struct UploadCfg {
     pub bytes: u64,
     pub ratio: f64,
     pub min_bytes: u64,
+    /// An upload this large to a context service alerts with no other signal.
+    pub alone_bytes: u64,
 }
 
 impl Default for UploadCfg {
@@ -143,6 +180,7 @@ impl Default for UploadCfg {
             bytes: 5_000_000,
             ratio: 20.0,
             min_bytes: 1_000_000,
+            alone_bytes: 50_000_000,
         }
     }
 }
@@ -191,7 +229,7 @@ impl Default for StageCfg {
                 .iter()
                 .filter_map(|c| Cidr::parse(c).ok())
                 .collect(),
-            hours: None,
+            hours: Some(Hours::default_local()),
             burst: BurstCfg {
                 count: 5,
                 window_ns: 600_000_000_000,
@@ -210,6 +248,8 @@ pub use crate::detect::{FlowContext, SeenHit as ObsHit};
 #[derive(Debug)]
 pub struct Observation {
     pub meta: Meta,
+    /// When the reader took the packet's batch (capture-to-alert latency).
+    pub born: Option<std::time::Instant>,
     pub record: Arc<Record>,
     pub hits: Vec<ObsHit>,
     pub labels: Arc<Vec<String>>,
@@ -220,6 +260,7 @@ pub struct Observation {
 pub struct FlowEnd {
     /// Client to server.
     pub meta: Meta,
+    pub born: Option<std::time::Instant>,
     pub first_ns: u64,
     pub last_ns: u64,
     pub bytes_toserver: u64,
@@ -242,6 +283,8 @@ pub struct StageStats {
     pub trackers_reset: u64,
     pub learning_first_uses: u64,
     pub uploads_routine: u64,
+    pub uploads_context: u64,
+    pub fresh_reset: u64,
     pub upload_keys_evicted: u64,
 }
 
@@ -329,6 +372,7 @@ struct Open {
     policy: Option<String>,
     burst: Vec<String>,
     local_time: Option<String>,
+    born: Option<std::time::Instant>,
 }
 
 fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
@@ -349,6 +393,9 @@ pub struct Stage {
     /// Recent upload-heavy flows per (host, service): routine automation (a CI runner
     /// pushing to its bucket every ten minutes) is told apart from a one-off upload.
     uploads: FxHashMap<(IpAddr, Arc<str>), VecDeque<u64>>,
+    /// First uses (by the host or the organisation) in the last hour, for the flows that
+    /// carry them: an upload to a service the host just started using.
+    fresh: FxHashMap<(IpAddr, Arc<str>), u64>,
     trackers: FxHashMap<(u32, Track, Option<IpAddr>), (u64, u64)>,
     now_ns: u64,
     last_save: std::time::Instant,
@@ -532,6 +579,7 @@ impl Stage {
                 order: VecDeque::new(),
                 bursts: FxHashMap::default(),
                 uploads: FxHashMap::default(),
+                fresh: FxHashMap::default(),
                 trackers: FxHashMap::default(),
                 now_ns: 0,
                 last_save: std::time::Instant::now(),
@@ -710,6 +758,13 @@ impl Stage {
                     Use::Known => {}
                 }
             }
+            if signals & (S_FIRST_ORG | S_FIRST_HOST) != 0 {
+                if self.fresh.len() >= MAX_UPLOAD_KEYS {
+                    self.fresh.clear();
+                    self.stats.fresh_reset += 1;
+                }
+                self.fresh.insert((host, service.clone()), ts);
+            }
             let policy = self.policy_for(host, &service, category.as_deref());
             if policy.is_some() {
                 signals |= S_UNAUTHORISED;
@@ -776,6 +831,7 @@ impl Stage {
                 policy,
                 burst: Vec::new(),
                 local_time: local.clone(),
+                born: o.born,
             };
             self.sighting(ev);
         }
@@ -844,6 +900,7 @@ impl Stage {
             policy: None,
             burst: items,
             local_time: local,
+            born: o.born,
         };
         self.sighting(ev);
     }
@@ -866,14 +923,46 @@ impl Stage {
             self.stats.uploads_routine += 1;
             return;
         }
-        let (off, local) = self.off_hours(f.first_ns);
-        let mut signals = S_UPLOAD | off;
+        let (mut off, local) = self.off_hours(f.first_ns);
+        let mut signals = S_UPLOAD;
+        if w.sig.action == Action::Alert {
+            signals |= S_LISTED;
+        }
         if ctx.agent.is_some() {
             signals |= S_SCRIPT;
         }
         let policy = self.policy_for(host, &service, category.as_deref());
         if policy.is_some() {
             signals |= S_UNAUTHORISED;
+        }
+        let how = self.hour_of_week(f.first_ns);
+        if let Some(b) = &self.baseline {
+            if b.usual_hour(host, how) {
+                // A host whose own hours include this one (a CI runner at night): the
+                // business hours say nothing about it.
+                off = 0;
+            } else if !b.learning(f.first_ns) && b.odd_hour(host, how) {
+                signals |= S_ODD_HOST;
+            }
+        }
+        signals |= off;
+        let fresh = self
+            .fresh
+            .get(&(host, service.clone()))
+            .is_some_and(|t| f.first_ns.saturating_sub(*t) <= 3_600_000_000_000);
+        if fresh {
+            signals |= S_FIRST_HOST;
+        }
+        // An upload to a listed endpoint alerts; to a context service (SharePoint, Dropbox,
+        // S3) only with another signal (off hours or an hour odd for the host, a script, a
+        // policy breach, a service the host just started using) or when it is very large:
+        // office work uploads documents all day.
+        let joined = signals
+            & (S_LISTED | S_SCRIPT | S_UNAUTHORISED | S_OFF_HOURS | S_ODD_HOST | S_FIRST_HOST)
+            != 0;
+        if !joined && f.bytes_toserver < self.cfg.upload.alone_bytes {
+            self.stats.uploads_context += 1;
+            return;
         }
         let mut points = score(signals, None);
         if f.bytes_toserver >= 4 * self.cfg.upload.bytes {
@@ -905,6 +994,7 @@ impl Stage {
             policy,
             burst: Vec::new(),
             local_time: local,
+            born: f.born,
         };
         self.sighting(ev);
     }
@@ -1002,6 +1092,7 @@ impl Stage {
             policy: s.policy,
             burst: s.burst,
             local_time: s.local_time,
+            born: s.born,
         };
         self.order.push_back((ts, key.clone()));
         self.open.insert(key, open);
@@ -1136,7 +1227,7 @@ impl Stage {
             alert: Some(Box::new(alert)),
             question: 0,
             labels: o.labels,
-            born: None,
+            born: o.born,
             verdict: Some(Box::new(v)),
             flow: None,
         });
@@ -1195,6 +1286,7 @@ struct Sighting<'m> {
     policy: Option<String>,
     burst: Vec<String>,
     local_time: Option<String>,
+    born: Option<std::time::Instant>,
 }
 
 #[cfg(test)]
@@ -1220,6 +1312,13 @@ mod tests {
         assert_eq!(sev(S_LISTED | S_OFF_HOURS, Some(2)), 1);
         assert_eq!(sev(S_UPLOAD, None), 2);
         assert_eq!(sev(S_UPLOAD | S_OFF_HOURS, None), 1);
+    }
+
+    #[test]
+    fn local_time_zone_falls_back_to_utc() {
+        // Whatever the machine says, the answer is a zone chrono-tz knows.
+        let tz = local_tz();
+        assert!(!tz.name().is_empty());
     }
 
     #[test]
