@@ -494,6 +494,8 @@ impl Config {
                 allow,
             });
         }
+        run.upload_floor = stage.upload.floor();
+        run.context_observations = stage.state.is_some() || !stage.policies.is_empty();
         let signatures = cli.signatures.clone().or(f.signatures.clone());
         let watch = cli.watch || f.watch.unwrap_or(false);
         if watch && signatures.is_none() {

@@ -58,6 +58,9 @@ pub struct Config {
     /// Flows that sent at least this many bytes from the client reach the detection stage
     /// when they end (`correlate::UploadCfg::floor`).
     pub upload_floor: u64,
+    /// Whether the detection stage uses context-only records (a label hit with no agent):
+    /// only a baseline (`--state`) or a `[[policy]]` does anything with them.
+    pub context_observations: bool,
 }
 
 impl Config {
@@ -76,6 +79,7 @@ impl Config {
             stats_interval: Duration::from_secs(DEFAULT_STATS_INTERVAL_S),
             alert_mode: AlertMode::Entity,
             upload_floor: crate::correlate::UploadCfg::default().floor(),
+            context_observations: true,
         }
     }
 }
@@ -662,6 +666,7 @@ pub struct Worker {
     pending_ends: Vec<FlowEnd>,
     alert_mode: AlertMode,
     upload_floor: u64,
+    context_observations: bool,
     /// The capture the last packet came from (`in_iface` of flow records).
     source: Arc<str>,
     records: Vec<Record>,
@@ -688,6 +693,7 @@ impl Worker {
             pending_ends: Vec::new(),
             alert_mode: cfg.alert_mode,
             upload_floor: cfg.upload_floor,
+            context_observations: cfg.context_observations,
             source: Arc::from(""),
             records: Vec::new(),
             batch_at: Instant::now(),
@@ -1030,21 +1036,6 @@ impl Worker {
                     if let Some(sni) = &h.sni {
                         check(Field::TlsSni, sni);
                     }
-                    if rules.wants(Field::TlsJa3) {
-                        check(Field::TlsJa3, &h.ja3_hash());
-                    }
-                    if rules.wants(Field::TlsJa4) {
-                        let ja4 = h.ja4(matches!(&rec, Record::Quic(..)));
-                        check(Field::TlsJa4, &ja4);
-                        // An entry of only the first section matches every JA4 with it.
-                        if let Some((a, _)) = ja4.split_once('_') {
-                            found.clear();
-                            rules.match_str(Field::TlsJa4, a, &mut found);
-                            for hit in found.drain(..) {
-                                hits.push((Field::TlsJa4, ja4.clone(), hit));
-                            }
-                        }
-                    }
                 }
                 Record::Http(r) => {
                     if let Some(h) = &r.host {
@@ -1071,6 +1062,25 @@ impl Worker {
             rules.match_ip(meta.dst, &mut h);
             for hit in h {
                 hits.push((Field::IpDst, meta.dst.to_string(), hit));
+            }
+        }
+        // TLS fingerprints: context that only joins a web service, so they are computed
+        // (an MD5 and two SHA-256 per ClientHello) only for a hello that reached one.
+        if let (Record::Tls(h) | Record::Quic(h, _), false) = (&rec, hits.is_empty()) {
+            let mut found = Vec::new();
+            if rules.wants(Field::TlsJa3) {
+                let ja3 = h.ja3_hash();
+                rules.match_str(Field::TlsJa3, &ja3, &mut found);
+                hits.extend(found.drain(..).map(|hit| (Field::TlsJa3, ja3.clone(), hit)));
+            }
+            if rules.wants(Field::TlsJa4) {
+                let ja4 = h.ja4(matches!(&rec, Record::Quic(..)));
+                rules.match_str(Field::TlsJa4, &ja4, &mut found);
+                // An entry of only the first section matches every JA4 with it.
+                if let Some((a, _)) = ja4.split_once('_') {
+                    rules.match_str(Field::TlsJa4, a, &mut found);
+                }
+                hits.extend(found.drain(..).map(|hit| (Field::TlsJa4, ja4.clone(), hit)));
             }
         }
         let record = Arc::new(rec);
@@ -1187,6 +1197,19 @@ impl Worker {
             if let Some(w) = crate::correlate::primary_web(&seen_hits) {
                 ctx.web = Some(w.clone());
             }
+        }
+        // Context alone (labels, no agent, no console) can only feed a baseline or a policy;
+        // without either the stage would drop it, so it is not sent (most records with a
+        // hit are provider-range labels).
+        let needed = self.context_observations
+            || seen_hits.iter().any(|h| {
+                h.sig.action == Action::Alert
+                    || h.is_agent()
+                    || h.sig.service_category.as_deref() == Some("cloud-console")
+            });
+        if !needed {
+            self.c.skips.add("observation_context_only");
+            return;
         }
         self.pending_obs.push(Observation {
             meta: meta.clone(),

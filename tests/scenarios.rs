@@ -166,6 +166,81 @@ fn script_fetching_a_paste() {
         "repeats are counted"
     );
     assert_eq!(a["src_ip"], "10.20.0.11");
+    // python requests over TLS hides its user agent; its JA4 is in the fingerprint pack
+    // (Python's ssl library: medium confidence, evidence only).
+    assert!(
+        a["cloudtap"]["evidence"]["agents"]
+            .to_string()
+            .contains("tls.ja4 t13d4312h1_c7886603b240_b26ce05bbdd6 (Python, medium confidence)"),
+        "{a}"
+    );
+}
+
+#[test]
+fn packs_match_ja3_and_ja4_and_the_first_ja4_section() {
+    // Python's ssl (requests over TLS to pastebin.com): JA3 from tshark, JA4 computed by
+    // captures/scenarios/check.py (scenarios.json, tls_fingerprints).
+    let d = tmpdir("fingerprints");
+    std::fs::write(
+        d.join("fp.toml"),
+        r#"[pack]
+format = 1
+name = "fp"
+version = "1"
+description = "test fingerprints"
+action = "alert"
+
+[[signature]]
+id = 8800001
+rev = 1
+msg = "python JA3"
+fields = ["tls.ja3"]
+match = "exact"
+values = ["07ff1e545ef8ab3fcf8a4dc9272221c2"]
+
+[[signature]]
+id = 8800002
+rev = 1
+msg = "python JA4 first section"
+fields = ["tls.ja4"]
+match = "exact"
+values = ["t13d4312h1"]
+
+[[signature]]
+id = 8800003
+rev = 1
+msg = "pastebin"
+fields = ["tls.sni"]
+match = "suffix"
+values = ["pastebin.com"]
+"#,
+    )
+    .expect("w");
+    let got = alerts(
+        "sc-script-paste.pcap",
+        &[
+            "--alert-mode",
+            "flow",
+            "--signatures",
+            d.to_str().expect("d"),
+        ],
+    );
+    let ids: Vec<u64> = got
+        .iter()
+        .filter_map(|a| a["alert"]["signature_id"].as_u64())
+        .collect();
+    for id in [8_800_001, 8_800_002, 8_800_003] {
+        assert!(ids.contains(&id), "{id} in {ids:?}");
+    }
+    let ja4 = got
+        .iter()
+        .find(|a| a["alert"]["signature_id"] == 8_800_002)
+        .expect("ja4 alert");
+    assert_eq!(
+        ja4["alert"]["metadata"]["cloudtap_value"][0],
+        "t13d4312h1_c7886603b240_b26ce05bbdd6"
+    );
+    assert_eq!(ja4["tls"]["ja4"], "t13d4312h1_c7886603b240_b26ce05bbdd6");
 }
 
 #[test]

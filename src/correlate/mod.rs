@@ -500,6 +500,17 @@ pub fn primary_web(hits: &[ObsHit]) -> Option<&ObsHit> {
     best
 }
 
+/// How an agent shows in the evidence: a user agent as sent, a fingerprint with what it
+/// names and how sure the pack is.
+fn agent_text(a: &ObsHit) -> String {
+    match (a.field, &a.sig.service, &a.sig.confidence) {
+        (Field::TlsJa3 | Field::TlsJa4, Some(s), Some(c)) => {
+            format!("{} {} ({s}, {c} confidence)", a.field.name(), a.value)
+        }
+        _ => a.value.clone(),
+    }
+}
+
 /// An agent hit: a script user agent or a script TLS fingerprint.
 fn agent_hit(h: &ObsHit) -> bool {
     h.is_agent()
@@ -826,7 +837,7 @@ impl Stage {
                 labels: o.labels.clone(),
                 name: (w.field != Field::IpDst).then(|| w.value.clone()),
                 dest: server,
-                agent: agent.map(|a| a.value.clone()),
+                agent: agent.map(agent_text),
                 bytes: None,
                 policy,
                 burst: Vec::new(),
