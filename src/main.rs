@@ -365,6 +365,14 @@ fn summary(r: &RunReport, threads: usize) {
         "  detection stage: observations {}  flow ends {}  alerts {}  repeats counted {}  context only {}  suppressed {}  thresholded {}  written early at cap {}",
         g.observations, g.flow_ends, g.alerts, g.repeats, g.context_only, g.suppressed, g.thresholded, g.open_flushed_early
     );
+    let _ = writeln!(
+        s,
+        "  uploads: routine {}  context only {}   tables: upload keys evicted {}  burst hosts evicted {}  trackers reset {}",
+        g.uploads_routine, g.uploads_context, g.upload_keys_evicted, g.burst_hosts_evicted, g.trackers_reset
+    );
+    if let Some(b) = &r.baseline {
+        let _ = writeln!(s, "  {b}");
+    }
     let p = &r.perf;
     let (t, l, d) = (
         p.pkt_ns.quantiles(),

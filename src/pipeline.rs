@@ -101,6 +101,8 @@ pub struct RunReport {
     pub stage: StageStats,
     /// What the detection stage logged (baseline set aside, save errors).
     pub stage_log: Vec<String>,
+    /// The baseline's size, evictions and learning state (with `--state`).
+    pub baseline: Option<String>,
 }
 
 struct WorkBatch {
@@ -328,6 +330,7 @@ pub fn run_shared(
             report.write_error = w.error.map(|e| e.to_string());
             report.stage = w.stage;
             report.stage_log = w.stage_log;
+            report.baseline = w.baseline;
             for (id, (msg, n)) in w.alerts_by_sig {
                 report.counters.alerts += n;
                 let e = report
@@ -479,6 +482,7 @@ struct WriterEnd {
     error: Option<std::io::Error>,
     stage: StageStats,
     stage_log: Vec<String>,
+    baseline: Option<String>,
     /// Alerts the detection stage raised, by signature.
     alerts_by_sig: std::collections::BTreeMap<u32, (String, u64)>,
 }
@@ -637,6 +641,7 @@ fn writer_loop(
         error: result.err(),
         stage: stage.stats,
         stage_log,
+        baseline: stage.baseline_summary(),
         alerts_by_sig: by_sig,
     }
 }

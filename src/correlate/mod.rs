@@ -1276,6 +1276,26 @@ impl Stage {
     pub fn baseline(&self) -> Option<&Baseline> {
         self.baseline.as_ref()
     }
+
+    /// One line on the baseline for the summary: its size, what its caps and age limit
+    /// evicted, and whether it is still learning.
+    pub fn baseline_summary(&self) -> Option<String> {
+        let b = self.baseline.as_ref()?;
+        let st = b.stats();
+        let learning = match st.learning_until_ns {
+            Some(t) if b.learning(self.now_ns) => {
+                let mut s = String::new();
+                crate::timefmt::eve_timestamp(t, &mut s);
+                format!("learning until {s}")
+            }
+            Some(_) => "learned".to_string(),
+            None => "empty".to_string(),
+        };
+        Some(format!(
+            "baseline: {} hosts, {} host-service pairs, {} services in the organisation, {learning}; evicted by age {}, at caps {}; writes {} (errors {})",
+            st.hosts, st.services, st.org_services, st.evicted_age, st.evicted_cap, st.writes, st.write_errors
+        ))
+    }
 }
 
 struct Sighting<'m> {
