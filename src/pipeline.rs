@@ -257,9 +257,11 @@ pub fn run_shared(
                         }
                     }
                     w.timed_packet(p, &source);
-                    // Events go out at once: the next read may block (a pipe, a live
-                    // source), and an alert must not wait for traffic that may not come.
-                    if !w.pending.is_empty() {
+                    // Events and observations go out at once: the next read may block (a
+                    // pipe, a live source), an alert must not wait for traffic that may not
+                    // come, and the detection stage's clock must not run ahead of what the
+                    // reader's own flows saw (their windows would close early).
+                    if w.has_pending() {
                         w.flush();
                     }
                     return;
@@ -730,6 +732,10 @@ impl Worker {
         } else {
             self.packet(p, source);
         }
+    }
+
+    fn has_pending(&self) -> bool {
+        !(self.pending.is_empty() && self.pending_obs.is_empty() && self.pending_ends.is_empty())
     }
 
     pub fn flush(&mut self) {

@@ -283,6 +283,9 @@ pub struct StageStats {
     pub trackers_reset: u64,
     pub learning_first_uses: u64,
     pub uploads_routine: u64,
+    /// Sightings that arrived after their window was written (counted, not written).
+    pub late_repeats: u64,
+    pub closed_reset: u64,
     pub uploads_context: u64,
     pub fresh_reset: u64,
     pub upload_keys_evicted: u64,
@@ -389,6 +392,10 @@ pub struct Stage {
     sigs: FxHashMap<u32, Arc<Signature>>,
     open: FxHashMap<Key, Open>,
     order: VecDeque<(u64, Key)>,
+    /// Windows already written, with the packet time they ended: a sighting that arrives
+    /// late (a flow that ended long after it started, another worker behind) and falls in
+    /// one is a repeat, not a new alert.
+    closed: FxHashMap<Key, u64>,
     bursts: FxHashMap<IpAddr, VecDeque<(u64, Arc<str>)>>,
     /// Recent upload-heavy flows per (host, service): routine automation (a CI runner
     /// pushing to its bucket every ten minutes) is told apart from a one-off upload.
@@ -588,6 +595,7 @@ impl Stage {
                 sigs,
                 open: FxHashMap::default(),
                 order: VecDeque::new(),
+                closed: FxHashMap::default(),
                 bursts: FxHashMap::default(),
                 uploads: FxHashMap::default(),
                 fresh: FxHashMap::default(),
@@ -1074,6 +1082,11 @@ impl Stage {
             }
             return;
         }
+        if self.closed.get(&key).is_some_and(|end| ts < *end) {
+            self.stats.repeats += 1;
+            self.stats.late_repeats += 1;
+            return;
+        }
         if self.open.len() >= MAX_OPEN_ALERTS {
             self.stats.open_flushed_early += 1;
             self.pop_oldest();
@@ -1112,10 +1125,26 @@ impl Stage {
     fn pop_oldest(&mut self) {
         while let Some((_, k)) = self.order.pop_front() {
             if let Some(o) = self.open.remove(&k) {
-                self.emit(k.0, o);
+                self.close(k, o);
                 return;
             }
         }
+    }
+
+    /// Writes a window and remembers until when it covered its key.
+    fn close(&mut self, k: Key, o: Open) {
+        if self.closed.len() >= MAX_OPEN_ALERTS {
+            // Forget the windows that ended (and those in the oldest half) first.
+            let now = self.now_ns;
+            self.closed.retain(|_, end| *end > now);
+            if self.closed.len() >= MAX_OPEN_ALERTS {
+                self.closed.clear();
+                self.stats.closed_reset += 1;
+            }
+        }
+        self.closed
+            .insert(k.clone(), o.first_ns.saturating_add(self.cfg.window_ns));
+        self.emit(k.0, o);
     }
 
     /// Writes the windows that have closed (all of them when `all`).
@@ -1129,7 +1158,7 @@ impl Stage {
                 break;
             };
             if let Some(o) = self.open.remove(&k) {
-                self.emit(k.0, o);
+                self.close(k, o);
             }
         }
     }
@@ -1343,6 +1372,70 @@ mod tests {
         assert_eq!(sev(S_LISTED | S_OFF_HOURS, Some(2)), 1);
         assert_eq!(sev(S_UPLOAD, None), 2);
         assert_eq!(sev(S_UPLOAD | S_OFF_HOURS, None), 1);
+    }
+
+    fn upload_end(host: &str, first_min: u64, sig: &Arc<Signature>) -> FlowEnd {
+        let ns = first_min * 60_000_000_000;
+        FlowEnd {
+            meta: Meta {
+                ts_ns: ns,
+                flow_id: 1,
+                iface: Arc::from("t"),
+                src: host.parse().unwrap(),
+                sport: 40000,
+                dst: "198.18.0.10".parse().unwrap(),
+                dport: 443,
+                proto: 6,
+                vlan: [0, 0],
+                tx_id: 0,
+                to_server: true,
+            },
+            born: None,
+            first_ns: ns,
+            last_ns: ns + 1_000_000_000,
+            bytes_toserver: 9_000_000,
+            bytes_toclient: 10_000,
+            ctx: Some(Box::new(FlowContext {
+                web: Some(ObsHit {
+                    sig: sig.clone(),
+                    field: Field::TlsSni,
+                    value: "x.transfer.sh".into(),
+                    pattern: "transfer.sh".into(),
+                    label: None,
+                }),
+                agent: None,
+            })),
+        }
+    }
+
+    #[test]
+    fn one_alert_per_window_even_for_late_sightings() {
+        let mut sig = detection_sig(SID_UPLOAD);
+        sig.id = 42;
+        sig.service = Some("transfer.sh".into());
+        let sig = Arc::new(sig);
+        let mut st = Stage::without_state(StageCfg {
+            hours: None,
+            ..StageCfg::default()
+        });
+        st.flow_end(upload_end("10.0.0.1", 0, &sig));
+        st.flow_end(upload_end("10.0.0.1", 20, &sig));
+        assert!(st.drain().is_empty(), "the window is open");
+        // Another host two hours later moves packet time on: the first window is written.
+        st.flow_end(upload_end("10.0.0.2", 120, &sig));
+        let out = st.drain();
+        assert_eq!(out.len(), 1);
+        let v = out[0].verdict.as_deref().unwrap();
+        assert_eq!(v["count"], 2);
+        assert_eq!(v["evidence"]["bytes_toserver"], 18_000_000);
+        // A flow of the first host that started inside the written window but ended late
+        // is a repeat, not a second alert.
+        st.flow_end(upload_end("10.0.0.1", 30, &sig));
+        assert_eq!(st.stats.late_repeats, 1);
+        st.finish();
+        let out = st.drain();
+        assert_eq!(out.len(), 1, "only the second host's window");
+        assert_eq!(out[0].meta.src.to_string(), "10.0.0.2");
     }
 
     #[test]
