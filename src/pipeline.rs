@@ -544,13 +544,13 @@ fn writer_loop(
     let mut prev = eve_stats::Totals::default();
     let write_stats = |snaps: &[Option<(Counters, Hist)>],
                        perf: &Perf,
-                       stage_alerts: u64,
+                       stage: &StageStats,
                        prev: &mut eve_stats::Totals,
                        line: &mut Vec<u8>| {
         let (mut c, p) = merged(snaps, perf);
-        c.alerts += stage_alerts;
+        c.alerts += stage.alerts;
         line.clear();
-        *prev = eve_stats::write_record(&c, &p, cfg.start.elapsed(), *prev, line);
+        *prev = eve_stats::write_record(&c, &p, stage, cfg.start.elapsed(), *prev, line);
         line.push(b'\n');
     };
     loop {
@@ -602,7 +602,7 @@ fn writer_loop(
         }
         if cfg.stats && result.is_ok() && last_stats.elapsed() >= cfg.interval {
             last_stats = Instant::now();
-            write_stats(&snaps, &perf, stage.stats.alerts, &mut prev, &mut line);
+            write_stats(&snaps, &perf, &stage.stats, &mut prev, &mut line);
             if let Err(e) = out.write_all(&line) {
                 result = Err(e);
             }
@@ -625,7 +625,7 @@ fn writer_loop(
         result = write_events(&ready, &mut out, &mut line, &mut perf, &mut n);
     }
     if cfg.stats && result.is_ok() {
-        write_stats(&snaps, &perf, stage.stats.alerts, &mut prev, &mut line);
+        write_stats(&snaps, &perf, &stage.stats, &mut prev, &mut line);
         match out.write_all(&line) {
             Ok(()) => n += 1,
             Err(e) => result = Err(e),

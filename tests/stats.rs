@@ -60,6 +60,12 @@ fn final_stats_record_matches_the_run() {
         let pkts = s["decoder"]["pkts"].as_u64().expect("pkts");
         assert!(err.contains(&format!("packets {pkts} ")), "{err}");
         assert_eq!(s["detect"]["alert"].as_u64(), Some(alerts as u64));
+        // The default entity alerts come from the detection stage, whose counters ride along.
+        assert_eq!(
+            s["cloudtap"]["stage"]["alerts"].as_u64(),
+            Some(alerts as u64)
+        );
+        assert!(s["cloudtap"]["stage"]["observations"].as_u64() >= Some(alerts as u64));
         assert!(alerts > 0);
         let c = &s["cloudtap"];
         assert_eq!(c["alert_latency_us"]["count"].as_u64(), Some(alerts as u64));

@@ -268,28 +268,7 @@ pub struct FlowEnd {
     pub ctx: Option<Box<FlowContext>>,
 }
 
-/// Counters of the stage, for the stats record and the summary.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct StageStats {
-    pub observations: u64,
-    pub flow_ends: u64,
-    pub alerts: u64,
-    pub repeats: u64,
-    pub context_only: u64,
-    pub suppressed: u64,
-    pub thresholded: u64,
-    pub open_flushed_early: u64,
-    pub burst_hosts_evicted: u64,
-    pub trackers_reset: u64,
-    pub learning_first_uses: u64,
-    pub uploads_routine: u64,
-    /// Sightings that arrived after their window was written (counted, not written).
-    pub late_repeats: u64,
-    pub closed_reset: u64,
-    pub uploads_context: u64,
-    pub fresh_reset: u64,
-    pub upload_keys_evicted: u64,
-}
+pub use crate::stats::StageStats;
 
 const S_LISTED: u16 = 1;
 const S_SCRIPT: u16 = 1 << 1;

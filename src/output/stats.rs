@@ -3,7 +3,7 @@
 //! same dashboards read them, with cloudtap's own figures (rates, histograms, queues, skips)
 //! under `stats.cloudtap`.
 
-use crate::stats::{Counters, Perf, Quantiles};
+use crate::stats::{Counters, Perf, Quantiles, StageStats};
 use crate::timefmt::eve_timestamp;
 use serde_json::{json, Map, Value};
 use std::time::Duration;
@@ -26,6 +26,7 @@ fn q(v: Quantiles) -> Value {
 pub fn write_record(
     c: &Counters,
     p: &Perf,
+    stage: &StageStats,
     uptime: Duration,
     prev: Totals,
     out: &mut Vec<u8>,
@@ -97,6 +98,7 @@ pub fn write_record(
                     "drops": p.drops,
                 },
                 "skips": skips,
+                "stage": stage,
             }
         }
     });
