@@ -788,6 +788,11 @@ impl Worker {
     fn flow_ended(&mut self, e: Ended) {
         let c = usize::from(e.client.min(1));
         let s = 1 - c;
+        // Most flows need neither a record nor the upload check: nothing is built for them.
+        let upload = self.alert_mode == AlertMode::Entity && e.bytes[c] >= self.upload_floor;
+        if !self.types.flow && !upload {
+            return;
+        }
         let (ends_a, ends_b) = ((e.key.a, e.key.pa), (e.key.b, e.key.pb));
         let ((src, sport), (dst, dport)) = if c == 0 {
             (ends_a, ends_b)
@@ -829,7 +834,7 @@ impl Worker {
                 })),
             });
         }
-        if self.alert_mode != AlertMode::Entity || e.bytes[c] < self.upload_floor {
+        if !upload {
             return;
         }
         let mut ctx = e.ctx;
