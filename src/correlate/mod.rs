@@ -505,10 +505,16 @@ fn agent_hit(h: &ObsHit) -> bool {
 /// Provider ranges of content-delivery networks front most of the web: a script reaching
 /// one is not reaching a web service anyone staged.
 fn is_cdn_label(label: &str) -> bool {
-    let l = label.to_ascii_lowercase();
-    ["cloudflare", "fastly", "cloudfront", "akamai", "github"]
-        .iter()
-        .any(|c| l.contains(c))
+    let l = label.as_bytes();
+    [
+        &b"cloudflare"[..],
+        b"fastly",
+        b"cloudfront",
+        b"akamai",
+        b"github",
+    ]
+    .iter()
+    .any(|c| l.windows(c.len()).any(|w| w.eq_ignore_ascii_case(c)))
 }
 
 /// The service name an entry stands for (baseline key, alert key).
@@ -556,6 +562,10 @@ impl Stage {
                 Some(b)
             }
         };
+        Ok((Stage::with_baseline(cfg, baseline), log))
+    }
+
+    fn with_baseline(cfg: StageCfg, baseline: Option<Baseline>) -> Stage {
         let sigs = [
             SID_SCRIPT_WEB,
             SID_CONTEXT_SIGNAL,
@@ -567,36 +577,29 @@ impl Stage {
         .into_iter()
         .map(|s| (s, Arc::new(detection_sig(s))))
         .collect();
-        Ok((
-            Stage {
-                cfg,
-                baseline,
-                sigs,
-                open: FxHashMap::default(),
-                order: VecDeque::new(),
-                closed: FxHashMap::default(),
-                bursts: FxHashMap::default(),
-                uploads: FxHashMap::default(),
-                fresh: FxHashMap::default(),
-                trackers: FxHashMap::default(),
-                now_ns: 0,
-                last_save: std::time::Instant::now(),
-                stats: StageStats::default(),
-                out: Vec::new(),
-            },
-            log,
-        ))
+        Stage {
+            cfg,
+            baseline,
+            sigs,
+            open: FxHashMap::default(),
+            order: VecDeque::new(),
+            closed: FxHashMap::default(),
+            bursts: FxHashMap::default(),
+            uploads: FxHashMap::default(),
+            fresh: FxHashMap::default(),
+            trackers: FxHashMap::default(),
+            now_ns: 0,
+            last_save: std::time::Instant::now(),
+            stats: StageStats::default(),
+            out: Vec::new(),
+        }
     }
 
     /// A stage without a baseline (first-use and host-hour signals off), whatever
     /// `cfg.state` says.
     pub fn without_state(mut cfg: StageCfg) -> Stage {
         cfg.state = None;
-        match Stage::new(cfg) {
-            Ok((s, _)) => s,
-            // Without a state directory nothing can fail.
-            Err(e) => unreachable!("stage without state: {e}"),
-        }
+        Stage::with_baseline(cfg, None)
     }
 
     /// Alerts ready to be written.
@@ -1252,11 +1255,6 @@ impl Stage {
         });
     }
 
-    /// Packet time moved on without an observation (a quiet link): close windows.
-    pub fn tick(&mut self, now_ns: u64) {
-        self.advance(now_ns);
-    }
-
     /// Saves the baseline if a minute of wall time has passed since the last save.
     pub fn maybe_save(&mut self) -> Option<String> {
         if self.last_save.elapsed() < std::time::Duration::from_secs(60) {
@@ -1279,10 +1277,6 @@ impl Stage {
     pub fn finish(&mut self) -> Option<String> {
         self.expire(true);
         self.save()
-    }
-
-    pub fn baseline(&self) -> Option<&Baseline> {
-        self.baseline.as_ref()
     }
 
     /// One line on the baseline for the summary: its size, what its caps and age limit
