@@ -19,9 +19,44 @@ pub struct Cli {
     #[arg(short = 'r', long = "read", value_name = "FILE", num_args = 1..)]
     pub read: Vec<PathBuf>,
 
-    /// Capture live from an interface (reserved; not available yet).
+    /// Capture live from an interface (repeat for several).
     #[arg(short = 'i', long = "interface", value_name = "IFACE")]
-    pub interface: Option<String>,
+    pub interface: Vec<String>,
+
+    /// Capture filter (libpcap syntax), compiled by libpcap for either back end.
+    #[arg(long, value_name = "FILTER")]
+    pub bpf: Option<String>,
+
+    /// Bytes kept of each live packet [default: 65535].
+    #[arg(long, value_name = "N")]
+    pub snaplen: Option<u32>,
+
+    /// Put the interfaces in promiscuous mode (the default).
+    #[arg(long, overrides_with = "no_promisc")]
+    pub promisc: bool,
+
+    /// Leave the interfaces' promiscuous mode alone.
+    #[arg(long, overrides_with = "promisc")]
+    pub no_promisc: bool,
+
+    /// Capture buffer in MiB: the ring of each AF_PACKET worker per interface, or libpcap's
+    /// kernel buffer per interface [default: 64].
+    #[arg(long, value_name = "MB")]
+    pub buffer_size: Option<usize>,
+
+    /// Live capture back end: afpacket (Linux AF_PACKET ring with fanout, the default) or
+    /// pcap (libpcap).
+    #[arg(long, value_name = "BACKEND")]
+    pub capture: Option<String>,
+
+    /// After opening the capture, run as this user (and its groups), with no capability.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// Seconds allowed, after SIGTERM/SIGINT, to drain queues and write every pending event
+    /// before the process exits anyway (status 1) [default: 10].
+    #[arg(long, value_name = "SECS")]
+    pub shutdown_timeout: Option<f64>,
 
     /// Configuration file (TOML): every option below has a key of the same name (dashes as
     /// underscores), plus the detection stage's policy, hours, thresholds and windows; the

@@ -3,6 +3,7 @@
 //! has a key of the same name (dashes as underscores); the detection stage's policy, hours,
 //! thresholds and windows live only in the file. Errors name the file and line.
 
+use crate::capture::live::{Backend, LiveCfg, DEFAULT_BUFFER_MB, DEFAULT_SNAPLEN};
 use crate::cli::Cli;
 use crate::correlate::{
     BurstCfg, Hours, Policy, StageCfg, Suppress, Threshold, ThresholdType, Track, UploadCfg,
@@ -16,6 +17,9 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
+
+/// Default `--shutdown-timeout`, seconds.
+pub const DEFAULT_SHUTDOWN_S: f64 = 10.0;
 
 /// Default alert window: one alert per (host, detection, service) per hour.
 pub const DEFAULT_WINDOW_NS: u64 = 3_600_000_000_000;
@@ -41,6 +45,12 @@ pub struct Config {
     pub watch: bool,
     pub quiet: bool,
     pub stage: StageCfg,
+    /// Live capture (`-i`), when asked for instead of files.
+    pub live: Option<LiveCfg>,
+    /// `--user`: run as this user once the capture is open.
+    pub user: Option<String>,
+    /// Time allowed to drain at a stop signal.
+    pub shutdown_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +65,14 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 struct File {
     read: Option<Vec<PathBuf>>,
+    interface: Option<Vec<String>>,
+    bpf: Option<String>,
+    snaplen: Option<Spanned<u32>>,
+    promisc: Option<bool>,
+    buffer_size: Option<Spanned<usize>>,
+    capture: Option<Spanned<String>>,
+    user: Option<String>,
+    shutdown_timeout: Option<Spanned<f64>>,
     signatures: Option<PathBuf>,
     eve: Option<String>,
     watch: Option<bool>,
@@ -496,6 +514,68 @@ impl Config {
         }
         run.upload_floor = stage.upload.floor();
         run.context_observations = stage.state.is_some() || !stage.policies.is_empty();
+        let interfaces = if cli.interface.is_empty() {
+            f.interface.clone().unwrap_or_default()
+        } else {
+            cli.interface.clone()
+        };
+        if !interfaces.is_empty() && !run.files.is_empty() {
+            cli_err.push("give either capture files (-r) or interfaces (-i), not both".into());
+        }
+        let backend = match (&cli.capture, &f.capture) {
+            (Some(c), _) => Backend::parse(c).unwrap_or_else(|e| {
+                cli_err.push(e);
+                Backend::default()
+            }),
+            (None, Some(c)) => Backend::parse(c.get_ref()).unwrap_or_else(|e| {
+                cx.err(c, e);
+                Backend::default()
+            }),
+            (None, None) => Backend::default(),
+        };
+        let snaplen = cli
+            .snaplen
+            .or(f.snaplen.as_ref().map(|s| *s.get_ref()))
+            .unwrap_or(DEFAULT_SNAPLEN);
+        if !(64..=262_144).contains(&snaplen) {
+            cli_err.push(format!(
+                "--snaplen {snaplen}: must be between 64 and 262144"
+            ));
+        }
+        let buffer_mb = cli
+            .buffer_size
+            .or(f.buffer_size.as_ref().map(|s| *s.get_ref()))
+            .unwrap_or(DEFAULT_BUFFER_MB);
+        if !(1..=65_536).contains(&buffer_mb) {
+            cli_err.push(format!(
+                "--buffer-size {buffer_mb}: must be between 1 and 65536 MiB"
+            ));
+        }
+        let promisc = if cli.no_promisc {
+            false
+        } else if cli.promisc {
+            true
+        } else {
+            f.promisc.unwrap_or(true)
+        };
+        let live = (!interfaces.is_empty()).then(|| LiveCfg {
+            interfaces,
+            bpf: cli.bpf.clone().or(f.bpf.clone()),
+            snaplen,
+            promisc,
+            buffer_mb,
+            backend,
+        });
+        if live.is_none() && (cli.bpf.is_some() || cli.capture.is_some()) {
+            cli_err.push("--bpf and --capture apply to live capture (-i)".into());
+        }
+        let shutdown = cli
+            .shutdown_timeout
+            .or(f.shutdown_timeout.as_ref().map(|s| *s.get_ref()))
+            .unwrap_or(DEFAULT_SHUTDOWN_S);
+        if !(shutdown.is_finite() && (0.1..=3600.0).contains(&shutdown)) {
+            cli_err.push("--shutdown-timeout must be between 0.1 and 3600 seconds".into());
+        }
         let signatures = cli.signatures.clone().or(f.signatures.clone());
         let watch = cli.watch || f.watch.unwrap_or(false);
         if watch && signatures.is_none() {
@@ -517,6 +597,9 @@ impl Config {
             watch,
             quiet,
             stage,
+            live,
+            user: cli.user.clone().or(f.user.clone()),
+            shutdown_timeout: Duration::from_secs_f64(shutdown.clamp(0.1, 3600.0)),
         })
     }
 }
@@ -710,5 +793,31 @@ allow = ["10.99.9.0/24"]
         assert!(c.run.types.flow);
         assert_eq!(c.signatures.as_deref(), Some(Path::new("signatures")));
         assert_eq!(c.stage.home_net.len(), 1);
+    }
+
+    #[test]
+    fn live_capture_keys() {
+        let text = "interface = [\"eth1\", \"eth2\"]\ncapture = \"pcap\"\nbpf = \"not port 22\"\nsnaplen = 1600\npromisc = false\nbuffer_size = 16\nuser = \"cloudtap\"\nshutdown_timeout = 3.5\n";
+        let c = from(&[], text).unwrap();
+        let l = c.live.expect("live");
+        assert_eq!(l.interfaces, ["eth1", "eth2"]);
+        assert_eq!(l.backend, Backend::Pcap);
+        assert_eq!(l.bpf.as_deref(), Some("not port 22"));
+        assert_eq!((l.snaplen, l.promisc, l.buffer_mb), (1600, false, 16));
+        assert_eq!(c.user.as_deref(), Some("cloudtap"));
+        assert_eq!(c.shutdown_timeout, Duration::from_millis(3500));
+        // The command line wins.
+        let c = from(&["-i", "eth9", "--capture", "afpacket", "--promisc"], text).unwrap();
+        let l = c.live.unwrap();
+        assert_eq!(
+            (l.interfaces, l.backend, l.promisc),
+            (vec!["eth9".to_string()], Backend::AfPacket, true)
+        );
+        let e = from(&[], "interface = [\"eth1\"]\ncapture = \"netmap\"\n").unwrap_err();
+        assert!(e.starts_with("t.toml:2:"), "{e}");
+        let e = from(&["-r", "x.pcap", "-i", "eth1"], "").unwrap_err();
+        assert!(e.contains("not both"), "{e}");
+        let e = from(&["-i", "eth1", "--snaplen", "10"], "").unwrap_err();
+        assert!(e.contains("--snaplen"), "{e}");
     }
 }

@@ -15,6 +15,8 @@ pub mod extract;
 pub mod flow;
 pub mod output;
 pub mod pipeline;
+pub mod privs;
+pub mod signals;
 pub mod stats;
 pub mod timefmt;
 pub mod wire;

@@ -3,10 +3,13 @@
 
 use clap::Parser;
 use cloudtap::baseline::{Baseline, BaselineOpts};
+use cloudtap::capture::live::Input;
 use cloudtap::cli::{Cli, Command, SigAction, StateAction};
 use cloudtap::correlate::Stage;
 use cloudtap::detect::{self, Field, Ruleset};
+use cloudtap::output::sink::EveSink;
 use cloudtap::pipeline::{self, RunReport};
+use cloudtap::signals::Control;
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::Path;
@@ -162,12 +165,10 @@ fn run(cli: &Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if cli.interface.is_some() {
-        eprintln!("cloudtap: live capture (-i) is not available in this version; use -r FILE");
-        return ExitCode::from(2);
-    }
-    if cfg.run.files.is_empty() {
-        eprintln!("cloudtap: nothing to read: give capture files with -r FILE (see --help)");
+    if cfg.live.is_none() && cfg.run.files.is_empty() {
+        eprintln!(
+            "cloudtap: nothing to read: give capture files with -r FILE or an interface with -i IFACE (see --help)"
+        );
         return ExitCode::from(2);
     }
     // A missing or unreadable capture is one clear line before anything else. (Pipes are
@@ -185,6 +186,18 @@ fn run(cli: &Cli) -> ExitCode {
             return ExitCode::from(1);
         }
     }
+    // The capture is opened before anything is written, so that an interface that cannot be
+    // opened is the first and only line; and before privileges are dropped.
+    let input = match &cfg.live {
+        Some(l) => match cloudtap::capture::live::open(l, cfg.run.threads) {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("cloudtap: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        None => Input::Files(cfg.run.files.clone()),
+    };
     let rules = match load_rules(cfg.signatures.as_deref()) {
         Ok(r) => Arc::new(arc_swap::ArcSwap::from_pointee(r)),
         Err(e) => {
@@ -202,25 +215,84 @@ fn run(cli: &Cli) -> ExitCode {
     for l in log {
         eprintln!("cloudtap: {l}");
     }
-    let sink: Box<dyn Write + Send> = if cfg.eve == "-" {
-        Box::new(std::io::stdout())
+    let live = input.is_live();
+    let sink = if cfg.eve == "-" {
+        EveSink::writer(Box::new(std::io::stdout()))
     } else {
-        match std::fs::File::create(&cfg.eve) {
-            Ok(f) => Box::new(f),
+        // A live sensor that restarts appends to what it wrote before; an offline run
+        // writes its file afresh.
+        match EveSink::file(cfg.eve.clone().into(), live) {
+            Ok(f) => f,
             Err(e) => {
                 eprintln!("cloudtap: cannot write --eve {}: {e}", cfg.eve);
                 return ExitCode::from(2);
             }
         }
     };
-    if let Some(dir) = &cfg.signatures {
-        if let Err(e) = detect::reload::spawn(dir.clone(), rules.clone(), cfg.watch) {
-            eprintln!("cloudtap: cannot set up signature reload: {e}");
+    if let Some(user) = &cfg.user {
+        if let Err(e) = cloudtap::privs::switch_user(user) {
+            eprintln!("cloudtap: {e}");
+            return ExitCode::from(1);
+        }
+    } else if live && cloudtap::privs::is_root() {
+        eprintln!(
+            "cloudtap: warning: capturing as root; give --user NAME to run unprivileged once the capture is open"
+        );
+    } else if live {
+        // A service's ambient capabilities were for opening the capture only.
+        if let Err(e) = cloudtap::privs::drop_capabilities() {
+            eprintln!("cloudtap: warning: {e}");
+        }
+    }
+    let ctl = Control::default();
+    let on_hup = {
+        let (dir, rules) = (cfg.signatures.clone(), rules.clone());
+        move || {
+            match &dir {
+            Some(d) => {
+                detect::reload::reload(d, &rules, "SIGHUP");
+            }
+            None => eprintln!(
+                "cloudtap: SIGHUP: the bundled signatures are built in (give --signatures DIR to reload); reopening the EVE file"
+            ),
+        }
+        }
+    };
+    if let Err(e) = cloudtap::signals::install(&ctl, on_hup, cfg.shutdown_timeout) {
+        eprintln!("cloudtap: cannot install signal handlers: {e}");
+        return ExitCode::from(2);
+    }
+    if let (Some(dir), true) = (&cfg.signatures, cfg.watch) {
+        if let Err(e) = detect::reload::spawn_watch(dir.clone(), rules.clone()) {
+            eprintln!("cloudtap: cannot start watching {}: {e}", dir.display());
             return ExitCode::from(2);
         }
     }
-    let threads = cfg.run.threads;
-    let report = pipeline::run_shared(&cfg.run, rules, sink, stage);
+    let threads = match &input {
+        #[cfg(target_os = "linux")]
+        Input::Rings(r) => r.len(),
+        _ => cfg.run.threads,
+    };
+    if let (Some(l), false) = (&cfg.live, cfg.quiet) {
+        eprintln!(
+            "cloudtap: capturing on {} with {} ({threads} thread{}{})",
+            l.interfaces.join(", "),
+            l.backend.name(),
+            if threads == 1 { "" } else { "s" },
+            if l.backend == cloudtap::capture::live::Backend::AfPacket {
+                ", one ring per thread and interface, fanout by flow hash"
+            } else {
+                ""
+            }
+        );
+    }
+    let report = pipeline::run_input(&cfg.run, rules, sink, stage, input, &ctl);
+    if let Some(sig) = ctl.stop_signal() {
+        eprintln!(
+            "cloudtap: stopped by {sig}: queues drained, {} events written",
+            report.events_written
+        );
+    }
     if !cfg.quiet {
         summary(&report, threads);
     }
@@ -320,6 +392,10 @@ fn summary(r: &RunReport, threads: usize) {
     use std::fmt::Write as _;
     let (kept, buckets) = r.shard_split;
     let _ = match threads {
+        _ if r.live && r.shard_split.1 == 0 && threads > 1 => writeln!(
+            s,
+            "cloudtap summary ({threads} threads, each reading its own AF_PACKET ring)"
+        ),
         1 => writeln!(s, "cloudtap summary (1 thread: the reader does all the packet work)"),
         _ => writeln!(
             s,
@@ -353,6 +429,16 @@ fn summary(r: &RunReport, threads: usize) {
         c.alerts,
         c.labels,
         r.events_written
+    );
+    let _ = writeln!(
+        s,
+        "  capture: kernel packets {}  kernel drops {}  interface drops {}  ring freezes {}  queue drops {}  decode errors {}",
+        if r.live { c.kernel_packets } else { c.packets },
+        c.kernel_drops,
+        c.kernel_ifdrops,
+        c.ring_freezes,
+        c.queue_drops,
+        c.skips.total()
     );
     let _ = writeln!(
         s,

@@ -5,6 +5,7 @@
 //! worker owns its flow table and defragmenter (nothing shared on the hot path); one writer
 //! thread serialises and writes EVE.
 
+use crate::capture::live::Input;
 use crate::capture::{Batch, CaptureError, FileReader, PacketRef};
 use crate::config::AlertMode;
 use crate::correlate::{FlowEnd, Observation, Stage, StageCfg, StageStats};
@@ -16,7 +17,9 @@ use crate::flow::{
     shard_hash, Ended, FlowKey, FlowTable, ShardTable, DEFAULT_MAX_FLOWS,
     DEFAULT_MAX_REASSEMBLY_BYTES,
 };
+use crate::output::sink::EveSink;
 use crate::output::{eve, stats as eve_stats, AlertInfo, Event, FlowRecord, Meta, Types};
+use crate::signals::Control;
 use crate::stats::{Counters, Hist, Perf, PKT_TIME_SAMPLE};
 use arc_swap::ArcSwap;
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -103,6 +106,10 @@ pub struct RunReport {
     pub stage_log: Vec<String>,
     /// The baseline's size, evictions and learning state (with `--state`).
     pub baseline: Option<String>,
+    /// Times the EVE file was reopened (SIGHUP).
+    pub reopened: u64,
+    /// The input was a live capture.
+    pub live: bool,
 }
 
 struct WorkBatch {
@@ -140,189 +147,88 @@ pub fn run_shared(
     sink: Box<dyn Write + Send>,
     stage: Stage,
 ) -> RunReport {
+    run_input(
+        cfg,
+        shared,
+        EveSink::writer(sink),
+        stage,
+        Input::Files(cfg.files.clone()),
+        &Control::default(),
+    )
+}
+
+/// Runs the pipeline over any input (files, libpcap, AF_PACKET rings) until it ends or
+/// `ctl.stop` is set, then drains every queue and writes every pending event.
+pub fn run_input(
+    cfg: &Config,
+    shared: Arc<ArcSwap<Ruleset>>,
+    sink: EveSink,
+    stage: Stage,
+    input: Input,
+    ctl: &Control,
+) -> RunReport {
     let start = Instant::now();
-    let n = cfg.threads.max(1);
-    let mut plan = ShardTable::new(n, READER_TAKES_AT);
+    let live = input.is_live();
+    let n = match &input {
+        #[cfg(target_os = "linux")]
+        Input::Rings(r) => r.len().max(1),
+        _ => cfg.threads.max(1),
+    };
     let (ev_tx, ev_rx) = bounded::<Msg>(n * 8);
     let wcfg = WriterCfg {
         stats: cfg.types.stats,
         interval: cfg.stats_interval.max(Duration::from_millis(100)),
         workers: n,
         start,
+        live,
+        reopen: ctl.reopen.clone(),
     };
     let writer = thread::spawn(move || writer_loop(ev_rx, sink, wcfg, stage));
-    let mut txs = Vec::with_capacity(n);
-    let mut workers = Vec::with_capacity(n);
-    // Emptied batches go back to the reader: no allocation per batch, and no memory freed
-    // on one thread that another allocated (glibc then contends for the arena lock).
-    let (spare_tx, spare_rx) = bounded::<Batch>(plan.workers().max(1) * (QUEUE_BATCHES + 2));
-    // The reader thread does packet work itself (all of it with one thread, as Suricata's
-    // single runmode; with more, the flows the workers cannot take on): `--threads N` is N
-    // busy threads on N cores, not a reader beside N workers. Its stats index is 0; the
-    // worker threads' are 1 to N-1.
-    let mut inline = Worker::new(shared.load_full(), cfg, ev_tx.clone());
-    let mut inline_snapshot = Instant::now();
-    let mut inline_pkts = 0u64;
-    for _ in 0..plan.workers() {
-        let (tx, rx) = bounded::<WorkBatch>(QUEUE_BATCHES);
-        txs.push(tx);
-        let shared = shared.clone();
-        let ev_tx = ev_tx.clone();
-        let cfg = cfg.clone();
-        let index = workers.len() + 1;
-        let interval = cfg.stats_interval;
-        let spare_tx = spare_tx.clone();
-        workers.push(thread::spawn(move || {
-            let mut w = Worker::new(shared.load_full(), &cfg, ev_tx);
-            let mut last_snapshot = Instant::now();
-            for wb in rx {
-                w.refresh_rules(&shared);
-                w.batch_at = wb.read_at;
-                for i in 0..wb.batch.len() {
-                    // The packet bytes were written by the reader's core a while ago and
-                    // are likely out of cache by now: ask for a later packet's headers
-                    // while this one is processed.
-                    if let Some(ahead) = wb.batch.bytes(i + PREFETCH_AHEAD) {
-                        prefetch(ahead);
-                    }
-                    w.timed_packet(&wb.batch.get(i), &wb.source);
-                }
-                w.flush();
-                let mut spare = wb.batch;
-                spare.clear();
-                let _ = spare_tx.try_send(spare);
-                if last_snapshot.elapsed() >= interval {
-                    last_snapshot = Instant::now();
-                    w.send_snapshot(index);
-                }
-            }
-            w.send_snapshot(index);
-            w.counters()
-        }));
-    }
-    let reader_tx = ev_tx;
-    let mut reader_perf = Perf {
-        queue_capacity: QUEUE_BATCHES as u64,
-        ..Perf::default()
-    };
     let mut report = RunReport::default();
-    for path in &cfg.files {
-        let source: Arc<str> = path
-            .file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-            .into();
-        let file_size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        let mut progress = Progress::new(cfg.progress && file_size > 32 << 20, &source, file_size);
-        let mut batches: Vec<Batch> = Vec::new();
-        let mut read_at = vec![Instant::now(); plan.workers()];
-        let result = FileReader::open(path).and_then(|mut r| {
-            // Batches of shared chunks hold references, not bytes.
-            let bytes = if r.shares_buffers() { 0 } else { BATCH_PKTS * 1600 };
-            batches = (0..plan.workers())
-                .map(|_| Batch::with_capacity(bytes, BATCH_PKTS))
+    match input {
+        Input::Files(files) => {
+            let mut rd = Reader::start(cfg, &shared, &ev_tx, false);
+            for path in &files {
+                if ctl.stopping() {
+                    break;
+                }
+                rd.file(path, cfg, &mut report, &ctl.stop);
+            }
+            rd.finish(&mut report, ev_tx);
+        }
+        Input::Pcap(mut p) => {
+            let mut rd = Reader::start(cfg, &shared, &ev_tx, true);
+            let res = p.for_each_or_wait(&ctl.stop, IDLE_WAIT_MS, |pkt, src| match pkt {
+                Some(pkt) => rd.packet(pkt, src),
+                None => rd.idle(src),
+            });
+            if let Err(e) = res {
+                report.files_failed.push(e);
+            }
+            let t = p.stats();
+            rd.inline.c.kernel_packets = t.packets;
+            rd.inline.c.kernel_drops = t.drops;
+            rd.inline.c.kernel_ifdrops = t.ifdrops;
+            rd.finish(&mut report, ev_tx);
+        }
+        #[cfg(target_os = "linux")]
+        Input::Rings(rings) => {
+            let handles: Vec<_> = rings
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let (shared, ev_tx, cfg) = (shared.clone(), ev_tx.clone(), cfg.clone());
+                    let stop = ctl.stop.clone();
+                    thread::spawn(move || ring_worker(i, r, &shared, &cfg, ev_tx, &stop))
+                })
                 .collect();
-            let res = r.for_each_or_wait(|p: Option<&PacketRef<'_>>| {
-                let Some(p) = p else {
-                    // The next read may block (a pipe, a file being written): hand on the
-                    // packets held back for batching, so that their alerts do not wait
-                    // for traffic that may not come.
-                    for (w, tx) in txs.iter().enumerate() {
-                        if !batches[w].is_empty() {
-                            let part = swap_out(&mut batches[w], &spare_rx, bytes);
-                            let wb = WorkBatch {
-                                source: source.clone(),
-                                batch: part,
-                                read_at: read_at[w],
-                            };
-                            hand_over(tx, wb, &mut reader_perf);
-                        }
-                    }
-                    return;
-                };
-                progress.tick(p.data.len() as u64 + 16);
-                let route = match plan.workers() {
-                    0 => None,
-                    _ => plan.route(shard_of(p), |w| txs.get(w).map_or(0, |t| t.len())),
-                };
-                let Some(w) = route else {
-                    let w = &mut inline;
-                    inline_pkts += 1;
-                    if inline_pkts % INLINE_BATCH == 1 {
-                        w.refresh_rules(&shared);
-                        w.batch_at = Instant::now();
-                        if inline_snapshot.elapsed() >= cfg.stats_interval {
-                            inline_snapshot = Instant::now();
-                            w.send_snapshot(0);
-                        }
-                    }
-                    w.timed_packet(p, &source);
-                    // Events and observations go out at once: the next read may block (a
-                    // pipe, a live source), an alert must not wait for traffic that may not
-                    // come, and the detection stage's clock must not run ahead of what the
-                    // reader's own flows saw (their windows would close early).
-                    if w.has_pending() {
-                        w.flush();
-                    }
-                    return;
-                };
-                if batches[w].is_empty() {
-                    read_at[w] = Instant::now();
+            drop(ev_tx);
+            for h in handles {
+                match h.join() {
+                    Ok(c) => report.counters.merge(&c),
+                    Err(_) => report.files_failed.push("a capture worker failed".into()),
                 }
-                batches[w].push(p);
-                if batches[w].len() >= BATCH_PKTS {
-                    let full = swap_out(&mut batches[w], &spare_rx, bytes);
-                    hand_over(
-                        &txs[w],
-                        WorkBatch {
-                            source: source.clone(),
-                            batch: full,
-                            read_at: read_at[w],
-                        },
-                        &mut reader_perf,
-                    );
-                }
-            });
-            if r.truncated_tail {
-                report.truncated_files.push(format!(
-                    "{}: file ends inside a record after packet {} (byte offset {}); the partial record was skipped",
-                    path.display(),
-                    r.packets(),
-                    r.offset()
-                ));
             }
-            res
-        });
-        progress.finish();
-        for (w, b) in batches.into_iter().enumerate() {
-            if !b.is_empty() {
-                hand_over(
-                    &txs[w],
-                    WorkBatch {
-                        source: source.clone(),
-                        batch: b,
-                        read_at: read_at[w],
-                    },
-                    &mut reader_perf,
-                );
-            }
-        }
-        if let Err(e) = result {
-            report.files_failed.push(match &e {
-                CaptureError::Corrupt { .. } => format!("{e} (packets before it were processed)"),
-                _ => e.to_string(),
-            });
-        }
-    }
-    drop(txs);
-    inline.flush();
-    inline.send_snapshot(0);
-    report.counters.merge(&inline.counters());
-    let _ = reader_tx.send(Msg::Reader(Box::new(reader_perf)));
-    drop(reader_tx);
-    for w in workers {
-        if let Ok(c) = w.join() {
-            report.counters.merge(&c);
         }
     }
     match writer.join() {
@@ -333,6 +239,7 @@ pub fn run_shared(
             report.stage = w.stage;
             report.stage_log = w.stage_log;
             report.baseline = w.baseline;
+            report.reopened = w.reopened;
             for (id, (msg, n)) in w.alerts_by_sig {
                 report.counters.alerts += n;
                 let e = report
@@ -345,9 +252,418 @@ pub fn run_shared(
         }
         Err(_) => report.write_error = Some("writer thread failed".into()),
     }
-    report.shard_split = plan.split();
+    report.live = live;
     report.elapsed_s = start.elapsed().as_secs_f64();
     report
+}
+
+/// Milliseconds a live reader or ring worker waits for packets before it looks at the clock
+/// (flow timeouts, stats) and at the stop flag again.
+const IDLE_WAIT_MS: i32 = 100;
+/// How often a live worker expires idle flows by the clock (a quiet link has no packet
+/// times to do it).
+const IDLE_EVERY: Duration = Duration::from_secs(1);
+
+/// Nanoseconds since the Unix epoch now: the clock of a live capture, whose packets carry
+/// the kernel's receive time.
+fn wall_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// One AF_PACKET worker: reads its rings (one per interface, all in the interface's fanout
+/// group) and does all the packet work for the flows the kernel hashes to it. On stop, it
+/// closes its sockets to new packets and drains what the rings hold, so that the kernel's
+/// count and what was processed agree.
+#[cfg(target_os = "linux")]
+fn ring_worker(
+    index: usize,
+    mut rings: Vec<crate::capture::afpacket::Ring>,
+    shared: &Arc<ArcSwap<Ruleset>>,
+    cfg: &Config,
+    tx: Sender<Msg>,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Counters {
+    use crate::capture::afpacket::RETIRE_MS;
+    use std::sync::atomic::Ordering;
+    let mut w = Worker::new(shared.load_full(), cfg, tx);
+    let fds: Vec<libc::c_int> = rings.iter().map(|r| r.fd()).collect();
+    let (mut last_idle, mut last_snapshot) = (Instant::now(), Instant::now());
+    // Once stopping: when the last packet came, and the time limit of the drain.
+    let mut drain: Option<(Instant, Instant)> = None;
+    let quiet = Duration::from_millis(u64::from(RETIRE_MS) * 3 + 20);
+    loop {
+        if drain.is_none() && stop.load(Ordering::Relaxed) {
+            for r in &mut rings {
+                if r.stop_receiving().is_err() {
+                    w.c.skips.add("capture_stop_filter_failed");
+                }
+            }
+            drain = Some((Instant::now(), Instant::now() + Duration::from_secs(2)));
+        }
+        w.refresh_rules(shared);
+        w.batch_at = Instant::now();
+        let mut got = 0;
+        for r in &mut rings {
+            let name = r.name.clone();
+            got += r.for_each_ready(&mut |p| w.timed_packet(p, &name));
+        }
+        if w.has_pending() {
+            w.flush();
+        }
+        let now = Instant::now();
+        if let Some((last, until)) = &mut drain {
+            if got > 0 {
+                *last = now;
+            } else if now.duration_since(*last) >= quiet || now >= *until {
+                break;
+            }
+        }
+        if now.duration_since(last_idle) >= IDLE_EVERY {
+            last_idle = now;
+            w.idle(wall_ns());
+            ring_stats(&mut rings, &mut w.c);
+        }
+        if now.duration_since(last_snapshot) >= cfg.stats_interval {
+            last_snapshot = now;
+            w.send_snapshot(index);
+        }
+        if got == 0 {
+            let ms = if drain.is_some() { 5 } else { IDLE_WAIT_MS };
+            crate::capture::wait_readable(&fds, ms);
+        }
+    }
+    ring_stats(&mut rings, &mut w.c);
+    w.send_snapshot(index);
+    w.counters()
+}
+
+/// The kernel's counters of a worker's rings, as its capture counters.
+#[cfg(target_os = "linux")]
+fn ring_stats(rings: &mut [crate::capture::afpacket::Ring], c: &mut Counters) {
+    let (mut p, mut d, mut f) = (0, 0, 0);
+    for r in rings {
+        let s = r.stats();
+        p += s.packets;
+        d += s.drops;
+        f += s.freezes;
+    }
+    c.kernel_packets = p;
+    c.kernel_drops = d;
+    c.ring_freezes = f;
+}
+
+/// The reader thread of file and libpcap input: processes some flows itself and hands
+/// batches of the others' packets to the worker threads.
+struct Reader {
+    plan: ShardTable,
+    txs: Vec<Sender<WorkBatch>>,
+    workers: Vec<thread::JoinHandle<Counters>>,
+    spare_rx: Receiver<Batch>,
+    inline: Worker,
+    inline_snapshot: Instant,
+    inline_pkts: u64,
+    last_idle: Instant,
+    batches: Vec<Batch>,
+    /// The source of each held batch's packets (a batch has one).
+    batch_src: Vec<Arc<str>>,
+    read_at: Vec<Instant>,
+    /// Byte capacity of a fresh batch (0 when batches refer to shared chunks).
+    bytes: usize,
+    perf: Perf,
+    /// A live source: a full worker queue drops the batch (counted) instead of waiting,
+    /// and the clock expires flows on a quiet link.
+    live: bool,
+    shared: Arc<ArcSwap<Ruleset>>,
+    stats_interval: Duration,
+    reader_tx: Sender<Msg>,
+}
+
+impl Reader {
+    fn start(
+        cfg: &Config,
+        shared: &Arc<ArcSwap<Ruleset>>,
+        ev_tx: &Sender<Msg>,
+        live: bool,
+    ) -> Reader {
+        let n = cfg.threads.max(1);
+        let plan = ShardTable::new(n, READER_TAKES_AT);
+        let mut txs = Vec::with_capacity(n);
+        let mut workers = Vec::with_capacity(n);
+        // Emptied batches go back to the reader: no allocation per batch, and no memory
+        // freed on one thread that another allocated (glibc then contends for the arena lock).
+        let (spare_tx, spare_rx) = bounded::<Batch>(plan.workers().max(1) * (QUEUE_BATCHES + 2));
+        for _ in 0..plan.workers() {
+            let (tx, rx) = bounded::<WorkBatch>(QUEUE_BATCHES);
+            txs.push(tx);
+            let shared = shared.clone();
+            let ev_tx = ev_tx.clone();
+            let cfg = cfg.clone();
+            let index = workers.len() + 1;
+            let spare_tx = spare_tx.clone();
+            workers.push(thread::spawn(move || {
+                batch_worker(index, rx, &shared, &cfg, ev_tx, spare_tx, live)
+            }));
+        }
+        // The reader thread does packet work itself (all of it with one thread, as
+        // Suricata's single runmode; with more, the flows the workers cannot take on):
+        // `--threads N` is N busy threads on N cores, not a reader beside N workers. Its
+        // stats index is 0; the worker threads' are 1 to N-1.
+        let inline = Worker::new(shared.load_full(), cfg, ev_tx.clone());
+        let bytes = if live { BATCH_PKTS * 1600 } else { 0 };
+        let nw = plan.workers();
+        Reader {
+            plan,
+            txs,
+            workers,
+            spare_rx,
+            inline,
+            inline_snapshot: Instant::now(),
+            inline_pkts: 0,
+            last_idle: Instant::now(),
+            batches: (0..nw)
+                .map(|_| Batch::with_capacity(bytes, BATCH_PKTS))
+                .collect(),
+            batch_src: vec![Arc::from(""); nw],
+            read_at: vec![Instant::now(); nw],
+            bytes,
+            perf: Perf {
+                queue_capacity: QUEUE_BATCHES as u64,
+                ..Perf::default()
+            },
+            live,
+            shared: shared.clone(),
+            stats_interval: cfg.stats_interval,
+            reader_tx: ev_tx.clone(),
+        }
+    }
+
+    /// Reads one capture file to its end (or until `stop`).
+    fn file(
+        &mut self,
+        path: &std::path::Path,
+        cfg: &Config,
+        report: &mut RunReport,
+        stop: &Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        let source: Arc<str> = path
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+            .into();
+        let file_size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let mut progress = Progress::new(cfg.progress && file_size > 32 << 20, &source, file_size);
+        let result = FileReader::open(path).and_then(|mut r| {
+            r.set_stop(stop.clone());
+            // Batches of shared chunks hold references, not bytes.
+            self.bytes = if r.shares_buffers() { 0 } else { BATCH_PKTS * 1600 };
+            let res = r.for_each_or_wait(|p: Option<&PacketRef<'_>>| match p {
+                Some(p) => {
+                    progress.tick(p.data.len() as u64 + 16);
+                    self.packet(p, &source);
+                }
+                // The next read may block (a pipe, a file being written): hand on the
+                // packets held back for batching, so that their alerts do not wait for
+                // traffic that may not come.
+                None => self.idle(&source),
+            });
+            if r.truncated_tail {
+                report.truncated_files.push(format!(
+                    "{}: file ends inside a record after packet {} (byte offset {}); the partial record was skipped",
+                    path.display(),
+                    r.packets(),
+                    r.offset()
+                ));
+            }
+            res
+        });
+        progress.finish();
+        self.hand_on_held();
+        if let Err(e) = result {
+            report.files_failed.push(match &e {
+                CaptureError::Corrupt { .. } => format!("{e} (packets before it were processed)"),
+                _ => e.to_string(),
+            });
+        }
+    }
+
+    /// One packet: processed by the reader itself, or batched for its flow's worker.
+    #[inline]
+    fn packet(&mut self, p: &PacketRef<'_>, source: &Arc<str>) {
+        let route = match self.plan.workers() {
+            0 => None,
+            _ => {
+                let txs = &self.txs;
+                self.plan
+                    .route(shard_of(p), |w| txs.get(w).map_or(0, |t| t.len()))
+            }
+        };
+        let Some(w) = route else {
+            let inl = &mut self.inline;
+            self.inline_pkts += 1;
+            if self.inline_pkts % INLINE_BATCH == 1 {
+                inl.refresh_rules(&self.shared);
+                inl.batch_at = Instant::now();
+                if self.inline_snapshot.elapsed() >= self.stats_interval {
+                    self.inline_snapshot = Instant::now();
+                    inl.send_snapshot(0);
+                }
+            }
+            inl.timed_packet(p, source);
+            // Events and observations go out at once: the next read may block (a pipe, a
+            // live source), an alert must not wait for traffic that may not come, and the
+            // detection stage's clock must not run ahead of what the reader's own flows saw
+            // (their windows would close early).
+            if inl.has_pending() {
+                inl.flush();
+            }
+            return;
+        };
+        if !Arc::ptr_eq(&self.batch_src[w], source) {
+            if !self.batches[w].is_empty() {
+                self.hand_on(w);
+            }
+            self.batch_src[w] = source.clone();
+        }
+        if self.batches[w].is_empty() {
+            self.read_at[w] = Instant::now();
+        }
+        self.batches[w].push(p);
+        if self.batches[w].len() >= BATCH_PKTS {
+            self.hand_on(w);
+        }
+    }
+
+    /// The source has nothing right now: hand on what is held; a live source also lets
+    /// the clock expire the reader's idle flows.
+    fn idle(&mut self, _source: &Arc<str>) {
+        self.hand_on_held();
+        if self.live && self.last_idle.elapsed() >= IDLE_EVERY {
+            self.last_idle = Instant::now();
+            self.inline.idle(wall_ns());
+            if self.inline_snapshot.elapsed() >= self.stats_interval {
+                self.inline_snapshot = Instant::now();
+                self.inline.send_snapshot(0);
+            }
+        }
+    }
+
+    fn hand_on_held(&mut self) {
+        for w in 0..self.batches.len() {
+            if !self.batches[w].is_empty() {
+                self.hand_on(w);
+            }
+        }
+    }
+
+    fn hand_on(&mut self, w: usize) {
+        let fresh = self
+            .spare_rx
+            .try_recv()
+            .unwrap_or_else(|_| Batch::with_capacity(self.bytes, BATCH_PKTS));
+        let batch = std::mem::replace(&mut self.batches[w], fresh);
+        let wb = WorkBatch {
+            source: self.batch_src[w].clone(),
+            batch,
+            read_at: self.read_at[w],
+        };
+        hand_over(&self.txs[w], wb, &mut self.perf, self.live);
+    }
+
+    /// End of input: the workers finish, and everything they and the reader hold goes to
+    /// the writer.
+    fn finish(mut self, report: &mut RunReport, ev_tx: Sender<Msg>) {
+        self.hand_on_held();
+        let Reader {
+            txs,
+            workers,
+            mut inline,
+            perf,
+            plan,
+            reader_tx,
+            ..
+        } = self;
+        drop(txs);
+        drop(ev_tx);
+        inline.flush();
+        inline.send_snapshot(0);
+        report.counters.merge(&inline.counters());
+        report.counters.queue_drops += perf.drops;
+        if reader_tx.send(Msg::Reader(Box::new(perf))).is_err() {
+            report
+                .stage_log
+                .push("the writer stopped before the reader's queue figures reached it".into());
+        }
+        drop(reader_tx);
+        for w in workers {
+            match w.join() {
+                Ok(c) => report.counters.merge(&c),
+                Err(_) => report.files_failed.push("a worker thread failed".into()),
+            }
+        }
+        report.shard_split = plan.split();
+    }
+}
+
+/// A worker thread of file and libpcap input: takes batches from the reader.
+fn batch_worker(
+    index: usize,
+    rx: Receiver<WorkBatch>,
+    shared: &Arc<ArcSwap<Ruleset>>,
+    cfg: &Config,
+    ev_tx: Sender<Msg>,
+    spare_tx: Sender<Batch>,
+    live: bool,
+) -> Counters {
+    let mut w = Worker::new(shared.load_full(), cfg, ev_tx);
+    let (mut last_snapshot, mut last_idle) = (Instant::now(), Instant::now());
+    loop {
+        let wb = match rx.recv_timeout(if live {
+            IDLE_EVERY
+        } else {
+            Duration::from_secs(3600)
+        }) {
+            Ok(wb) => wb,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                if live {
+                    last_idle = Instant::now();
+                    w.idle(wall_ns());
+                }
+                continue;
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        };
+        w.refresh_rules(shared);
+        w.batch_at = wb.read_at;
+        for i in 0..wb.batch.len() {
+            // The packet bytes were written by the reader's core a while ago and are likely
+            // out of cache by now: ask for a later packet's headers while this one is
+            // processed.
+            if let Some(ahead) = wb.batch.bytes(i + PREFETCH_AHEAD) {
+                prefetch(ahead);
+            }
+            w.timed_packet(&wb.batch.get(i), &wb.source);
+        }
+        w.flush();
+        let mut spare = wb.batch;
+        spare.clear();
+        // The reader allocates a fresh batch when none comes back: a full return queue
+        // only costs an allocation.
+        if spare_tx.try_send(spare).is_err() {
+            w.c.skips.add("batch_not_recycled");
+        }
+        if live && last_idle.elapsed() >= IDLE_EVERY {
+            last_idle = Instant::now();
+            w.idle(wall_ns());
+        }
+        if last_snapshot.elapsed() >= cfg.stats_interval {
+            last_snapshot = Instant::now();
+            w.send_snapshot(index);
+        }
+    }
+    w.send_snapshot(index);
+    w.counters()
 }
 
 /// A one-line progress display for large files, redrawn at most five times a second.
@@ -448,25 +764,25 @@ fn prefetch(d: &[u8]) {
     crate::capture::prefetch(d, 2);
 }
 
-/// Takes the batch out of `slot`, leaving an empty one (recycled if a worker gave one back).
-fn swap_out(slot: &mut Batch, spare: &Receiver<Batch>, bytes: usize) -> Batch {
-    let fresh = spare
-        .try_recv()
-        .unwrap_or_else(|_| Batch::with_capacity(bytes, BATCH_PKTS));
-    std::mem::replace(slot, fresh)
-}
-
-/// Hands a batch to a worker, counting how full its queue was and whether the reader had
-/// to wait (offline input waits rather than drops).
-fn hand_over(tx: &Sender<WorkBatch>, wb: WorkBatch, perf: &mut Perf) {
+/// Hands a batch to a worker, counting how full its queue was. Offline input waits for
+/// room (nothing is lost); a live source drops the batch instead, counted, since waiting
+/// would stall the capture and lose packets in the kernel, uncounted by us.
+fn hand_over(tx: &Sender<WorkBatch>, wb: WorkBatch, perf: &mut Perf, live: bool) {
     perf.queue_depth.record(tx.len() as u64);
     match tx.try_send(wb) {
         Ok(()) => {}
+        Err(crossbeam_channel::TrySendError::Full(wb)) if live => {
+            perf.drops += wb.batch.len() as u64;
+        }
         Err(crossbeam_channel::TrySendError::Full(wb)) => {
             perf.reader_waits += 1;
-            let _ = tx.send(wb);
+            if let Err(e) = tx.send(wb) {
+                perf.drops += e.0.batch.len() as u64;
+            }
         }
-        Err(crossbeam_channel::TrySendError::Disconnected(_)) => perf.drops += 1,
+        Err(crossbeam_channel::TrySendError::Disconnected(wb)) => {
+            perf.drops += wb.batch.len() as u64
+        }
     }
 }
 
@@ -475,7 +791,14 @@ struct WriterCfg {
     interval: Duration,
     workers: usize,
     start: Instant,
+    /// A live source: the detection stage's clock follows the wall clock on a quiet link.
+    live: bool,
+    /// Bumped on SIGHUP: the output file is reopened.
+    reopen: Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// Longest the writer waits for a message before it looks at the clock and the reopen flag.
+const WRITER_TICK: Duration = Duration::from_millis(250);
 
 /// What the writer thread hands back at the end.
 struct WriterEnd {
@@ -487,6 +810,8 @@ struct WriterEnd {
     baseline: Option<String>,
     /// Alerts the detection stage raised, by signature.
     alerts_by_sig: std::collections::BTreeMap<u32, (String, u64)>,
+    /// Times the output file was reopened (SIGHUP).
+    reopened: u64,
 }
 
 /// Writes events as EVE lines, counting them; stops at the first write error.
@@ -516,12 +841,7 @@ fn write_events(
 /// The writer thread: runs the detection stage on the workers' observations, serialises
 /// events, merges the workers' snapshots, writes `stats` records every interval and at the
 /// end, and measures capture-to-alert latency.
-fn writer_loop(
-    rx: Receiver<Msg>,
-    sink: Box<dyn Write + Send>,
-    cfg: WriterCfg,
-    mut stage: Stage,
-) -> WriterEnd {
+fn writer_loop(rx: Receiver<Msg>, sink: EveSink, cfg: WriterCfg, mut stage: Stage) -> WriterEnd {
     let mut stage_log = Vec::new();
     let mut by_sig: std::collections::BTreeMap<u32, (String, u64)> = Default::default();
     let mut count_stage = |evs: &[Event]| {
@@ -539,7 +859,10 @@ fn writer_loop(
     let mut n = 0u64;
     let mut result: std::io::Result<()> = Ok(());
     let mut snaps: Vec<Option<(Counters, Hist)>> = vec![None; cfg.workers];
-    let mut perf = Perf::default();
+    let mut perf = Perf {
+        live: cfg.live,
+        ..Perf::default()
+    };
     let mut last_stats = Instant::now();
     let mut prev = eve_stats::Totals::default();
     let write_stats = |snaps: &[Option<(Counters, Hist)>],
@@ -553,20 +876,37 @@ fn writer_loop(
         *prev = eve_stats::write_record(&c, &p, stage, cfg.start.elapsed(), *prev, line);
         line.push(b'\n');
     };
+    let mut reopen_seen = cfg.reopen.load(std::sync::atomic::Ordering::SeqCst);
     loop {
-        let msg = if cfg.stats {
-            let wait = cfg.interval.saturating_sub(last_stats.elapsed());
-            match rx.recv_timeout(wait) {
-                Ok(m) => Some(m),
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
-                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
-            }
+        let wait = if cfg.stats {
+            cfg.interval
+                .saturating_sub(last_stats.elapsed())
+                .min(WRITER_TICK)
         } else {
-            match rx.recv() {
-                Ok(m) => Some(m),
-                Err(_) => break,
-            }
+            WRITER_TICK
         };
+        let msg = match rx.recv_timeout(wait) {
+            Ok(m) => Some(m),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                if cfg.live {
+                    // Windows close on a quiet link too.
+                    stage.tick(wall_ns());
+                }
+                None
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        };
+        let gen = cfg.reopen.load(std::sync::atomic::Ordering::SeqCst);
+        if gen != reopen_seen && result.is_ok() {
+            reopen_seen = gen;
+            // Everything so far goes to the old file; what follows to the new one.
+            match out.flush().and_then(|()| out.get_mut().reopen()) {
+                Ok(()) => {}
+                Err(e) => stage_log.push(format!(
+                    "SIGHUP: cannot reopen the EVE file ({e}); still writing to the old one"
+                )),
+            }
+        }
         match msg {
             Some(Msg::Events(events)) if result.is_ok() => {
                 result = write_events(&events, &mut out, &mut line, &mut perf, &mut n);
@@ -637,7 +977,9 @@ fn writer_loop(
         }
     }
     let (_, p) = merged(&snaps, &perf);
+    let reopened = out.get_ref().reopened;
     WriterEnd {
+        reopened,
         written: n,
         perf: p,
         error: result.err(),
@@ -767,6 +1109,14 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// A live capture's clock: flows idle past their timeout end now, though no packet
+    /// came to move packet time on.
+    fn idle(&mut self, now_ns: u64) {
+        self.flows.expire_idle(now_ns);
+        self.ended();
+        self.flush();
     }
 
     pub fn counters(mut self) -> Counters {

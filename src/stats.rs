@@ -67,6 +67,16 @@ pub struct Counters {
     pub fragments: u64,
     pub reassembled: u64,
     pub frag_evicted: u64,
+    /// Live capture: packets the kernel passed to the capture (drops included).
+    pub kernel_packets: u64,
+    /// Live capture: packets lost because the ring or buffer was full.
+    pub kernel_drops: u64,
+    /// libpcap: packets the interface or its driver dropped.
+    pub kernel_ifdrops: u64,
+    /// AF_PACKET: times the ring froze with every block held.
+    pub ring_freezes: u64,
+    /// Live capture: packets dropped because a worker's queue was full.
+    pub queue_drops: u64,
     pub alerts_by_sig: BTreeMap<u32, (String, u64)>,
     pub skips: Skips,
 }
@@ -95,6 +105,11 @@ impl Counters {
         self.fragments += o.fragments;
         self.reassembled += o.reassembled;
         self.frag_evicted += o.frag_evicted;
+        self.kernel_packets += o.kernel_packets;
+        self.kernel_drops += o.kernel_drops;
+        self.kernel_ifdrops += o.kernel_ifdrops;
+        self.ring_freezes += o.ring_freezes;
+        self.queue_drops += o.queue_drops;
         for (id, (msg, n)) in &o.alerts_by_sig {
             let e = self
                 .alerts_by_sig
@@ -186,6 +201,8 @@ pub struct Perf {
     pub drops: u64,
     /// Capacity of each worker queue, in batches.
     pub queue_capacity: u64,
+    /// The input is a live capture (the kernel's counters are the capture's).
+    pub live: bool,
 }
 
 impl Perf {

@@ -59,6 +59,8 @@ pub struct FileReader {
     ifaces: Vec<Iface>,
     /// Records skipped as unreadable but not fatal (e.g. a truncated last record).
     pub truncated_tail: bool,
+    /// Set from outside (SIGTERM): reading ends after the packet in hand.
+    stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl FileReader {
@@ -94,6 +96,7 @@ impl FileReader {
                 legacy: None,
                 ifaces: Vec::new(),
                 truncated_tail: false,
+                stop: None,
             });
         }
         // Not classic pcap: give the streaming parser the bytes already read, then the rest.
@@ -130,10 +133,22 @@ impl FileReader {
             legacy: None,
             ifaces: Vec::new(),
             truncated_tail: false,
+            stop: None,
         })
     }
 
     /// Whether packets come in shared chunks (batches then hold references, not copies).
+    /// Reading ends (as at the end of the file) once `stop` is set.
+    pub fn set_stop(&mut self, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        self.stop = Some(stop);
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     pub fn shares_buffers(&self) -> bool {
         self.classic.is_some()
     }
@@ -203,6 +218,9 @@ impl FileReader {
         // Bytes of the chunk asked for ahead of the walk (see `PREFETCH_AHEAD`).
         let mut fetched = 0usize;
         loop {
+            if self.stopped() {
+                return Ok(self.packets);
+            }
             let to = (pos + PREFETCH_AHEAD).min(chunk.len());
             while fetched < to {
                 super::prefetch(&chunk[fetched..], 1);
@@ -269,6 +287,9 @@ impl FileReader {
     ) -> Result<u64, CaptureError> {
         let mut refills_without_progress = 0u32;
         loop {
+            if self.stopped() {
+                return Ok(self.packets);
+            }
             match inner.next() {
                 Ok((len, block)) => {
                     refills_without_progress = 0;

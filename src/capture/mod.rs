@@ -3,16 +3,35 @@
 //!
 //! Files are read with `pcap-parser` rather than libpcap: libpcap refuses a pcapng file whose
 //! interfaces have different link types ("an interface has a type different from the type of the
-//! first interface"), which is exactly what `dumpcap -i eth0 -i any` writes. Live capture (`-i`)
-//! goes through libpcap in a later stage of the project.
+//! first interface"), which is exactly what `dumpcap -i eth0 -i any` writes. Live capture
+//! (`-i`) has two back ends: AF_PACKET rings with fanout (`afpacket`, Linux, one ring per
+//! worker) and libpcap (`pcap_live`, one reader thread, as for files).
 
+#[cfg(target_os = "linux")]
+pub mod afpacket;
 mod chunks;
 mod file;
+pub mod live;
+pub mod pcap_live;
 
 pub use chunks::{explain_sigbus, Chunk};
 pub use file::{CaptureError, FileReader};
 
 use std::sync::Arc;
+
+/// Waits until one of `fds` is readable or `ms` milliseconds pass.
+pub fn wait_readable(fds: &[libc::c_int], ms: i32) {
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN | libc::POLLERR,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: a valid array of pollfd of the length given. EINTR (a signal) just returns.
+    unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, ms) };
+}
 
 /// Asks the CPU to start loading the first `lines` cache lines of `d`: a hint that never
 /// faults, used to have packet bytes in cache by the time they are parsed.

@@ -668,6 +668,12 @@ impl Stage {
             .map(|p| p.name.clone())
     }
 
+    /// Moves the stage's clock to `now_ns` (a live capture's wall clock on a quiet link),
+    /// closing the windows that ended by then.
+    pub fn tick(&mut self, now_ns: u64) {
+        self.advance(now_ns);
+    }
+
     fn advance(&mut self, ts: u64) {
         if ts > self.now_ns {
             self.now_ns = ts;

@@ -55,36 +55,23 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
     out
 }
 
-/// Starts the SIGHUP listener and, if `watch`, a watcher polling the directory every second.
-/// Both run for the life of the process.
-pub fn spawn(dir: PathBuf, shared: Arc<ArcSwap<Ruleset>>, watch: bool) -> std::io::Result<()> {
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::signal::SIGHUP])?;
-    {
-        let (dir, shared) = (dir.clone(), shared.clone());
-        std::thread::Builder::new()
-            .name("sighup".into())
-            .spawn(move || {
-                for _ in signals.forever() {
-                    reload(&dir, &shared, "SIGHUP");
+/// Starts a watcher polling the directory every second, for the life of the process.
+/// (SIGHUP is handled by `signals`, which calls [`reload`].)
+pub fn spawn_watch(dir: PathBuf, shared: Arc<ArcSwap<Ruleset>>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("watch".into())
+        .spawn(move || {
+            let mut last = fingerprint(&dir);
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                let now = fingerprint(&dir);
+                if now != last {
+                    // Let an editor or a copy finish writing before reading.
+                    std::thread::sleep(Duration::from_millis(200));
+                    last = fingerprint(&dir);
+                    reload(&dir, &shared, "file change");
                 }
-            })?;
-    }
-    if watch {
-        std::thread::Builder::new()
-            .name("watch".into())
-            .spawn(move || {
-                let mut last = fingerprint(&dir);
-                loop {
-                    std::thread::sleep(Duration::from_secs(1));
-                    let now = fingerprint(&dir);
-                    if now != last {
-                        // Let an editor or a copy finish writing before reading.
-                        std::thread::sleep(Duration::from_millis(200));
-                        last = fingerprint(&dir);
-                        reload(&dir, &shared, "file change");
-                    }
-                }
-            })?;
-    }
+            }
+        })?;
     Ok(())
 }

@@ -439,6 +439,29 @@ impl FlowTable {
     /// Expires idle flows a few slab slots at a time: every packet advances a cursor over
     /// the slab, so a full pass costs one sequential slot visit per packet instead of a
     /// pause that walks every flow at random.
+    /// Ends every flow idle past its timeout at `now`: a live capture's clock, when a quiet
+    /// link brings no packets to move packet time on. A whole pass over the table.
+    pub fn expire_idle(&mut self, now: u64) {
+        for i in 0..self.slab.len() {
+            let Some(slot) = self.slab.get(i) else {
+                continue;
+            };
+            let Some(k) = slot.key else {
+                continue;
+            };
+            let f = &slot.flow;
+            let limit = match (k.proto, f.closed) {
+                (6, true) => TIMEOUT_TCP_CLOSED_NS,
+                (6, false) => TIMEOUT_TCP_NS,
+                _ => TIMEOUT_UDP_NS,
+            };
+            if now.saturating_sub(f.last_ns) >= limit {
+                self.remove(&k, EndReason::Timeout);
+                self.stats.timed_out += 1;
+            }
+        }
+    }
+
     fn maybe_sweep(&mut self, now: u64) {
         if self.slab.is_empty() {
             return;

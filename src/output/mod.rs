@@ -1,6 +1,7 @@
 //! Output stage: Suricata-7-compatible EVE JSON lines (one writer thread per output).
 
 pub mod eve;
+pub mod sink;
 pub mod stats;
 
 use crate::detect::{Field, Signature};

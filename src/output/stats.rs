@@ -49,9 +49,15 @@ pub fn write_record(
         "event_type": "stats",
         "stats": {
             "uptime": uptime.as_secs(),
+            // Suricata's names: what the kernel handed the capture and what it lost; then
+            // cloudtap's own causes of loss, each apart (never a silent drop).
             "capture": {
-                "kernel_packets": c.packets,
-                "kernel_drops": p.drops,
+                "kernel_packets": if p.live { c.kernel_packets } else { c.packets },
+                "kernel_drops": c.kernel_drops,
+                "kernel_ifdrops": c.kernel_ifdrops,
+                "ring_freezes": c.ring_freezes,
+                "queue_drops": c.queue_drops + p.drops,
+                "decode_errors": c.skips.total(),
             },
             "decoder": {
                 "pkts": c.packets,
