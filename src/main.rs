@@ -185,6 +185,17 @@ fn run(cli: &Cli) -> ExitCode {
             eprintln!("cloudtap: cannot open {}: {e}", f.display());
             return ExitCode::from(1);
         }
+        // A regular file that is not a capture (empty, wrong magic) is also said first.
+        if std::fs::metadata(f).is_ok_and(|m| m.is_file()) {
+            if let Err(
+                e @ (cloudtap::capture::CaptureError::Empty { .. }
+                | cloudtap::capture::CaptureError::BadMagic { .. }),
+            ) = cloudtap::capture::FileReader::open(f)
+            {
+                eprintln!("cloudtap: error: {e}");
+                return ExitCode::from(1);
+            }
+        }
     }
     // The capture is opened before anything is written, so that an interface that cannot be
     // opened is the first and only line; and before privileges are dropped.

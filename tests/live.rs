@@ -665,3 +665,16 @@ fn an_interface_that_cannot_be_opened_is_one_line() {
         assert!(err.contains("ct-none0"), "{err}");
     }
 }
+
+#[test]
+fn a_file_that_is_not_a_capture_is_one_line() {
+    let o = Command::new(BIN)
+        .arg("-r")
+        .arg(root().join("README.md"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("not a pcap or pcapng"), "{err}");
+}
