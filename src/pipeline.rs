@@ -200,7 +200,7 @@ pub fn run_input(
             let mut rd = Reader::start(cfg, &shared, &ev_tx, true);
             let res = p.for_each_or_wait(&ctl.stop, IDLE_WAIT_MS, |pkt, src| match pkt {
                 Some(pkt) => rd.packet(pkt, src),
-                None => rd.idle(src),
+                None => rd.idle(),
             });
             if let Err(e) = res {
                 report.files_failed.push(e);
@@ -466,7 +466,7 @@ impl Reader {
                 // The next read may block (a pipe, a file being written): hand on the
                 // packets held back for batching, so that their alerts do not wait for
                 // traffic that may not come.
-                None => self.idle(&source),
+                None => self.idle(),
             });
             if r.truncated_tail {
                 report.truncated_files.push(format!(
@@ -537,7 +537,7 @@ impl Reader {
 
     /// The source has nothing right now: hand on what is held; a live source also lets
     /// the clock expire the reader's idle flows.
-    fn idle(&mut self, _source: &Arc<str>) {
+    fn idle(&mut self) {
         self.hand_on_held();
         if self.live && self.last_idle.elapsed() >= IDLE_EVERY {
             self.last_idle = Instant::now();
