@@ -1293,6 +1293,11 @@ class Planner:
         """Adds to expected every list match of the values this session puts on the wire."""
         T = self.truth
         k = s['kind']
+        # Every flow's server address is checked once, whatever its protocol (issue 14).
+        m = T.ip(s['srv'].ip)
+        if m:
+            self.expect('ip.dst', s['srv'].ip, s['cli'], s['cport'], s['srv'], s['sport'],
+                        'UDP' if k in ('dns', 'ntp', 'udp') else 'TCP', m)
         if k == 'dns':
             for q in s['queries']:
                 m = T.domain(q['name'])
@@ -1305,9 +1310,6 @@ class Planner:
                 m = T.domain(s['sni'])
                 if m:
                     self.expect('tls.sni', s['sni'], s['cli'], s['cport'], s['srv'], s['sport'], 'TCP', m)
-            m = T.ip(s['srv'].ip)
-            if m:
-                self.expect('ip.dst', s['srv'].ip, s['cli'], s['cport'], s['srv'], s['sport'], 'TCP', m)
         elif k in ('http', 'bulk_http'):
             host = s['host_hdr'].rsplit(':', 1)[0] if ':' in s['host_hdr'] and not s['host_hdr'].startswith('[') else s['host_hdr']
             m = T.domain(host)
@@ -1317,9 +1319,6 @@ class Planner:
                 m = T.ua(s['ua'])
                 if m:
                     self.expect('http.user_agent', s['ua'], s['cli'], s['cport'], s['srv'], s['sport'], 'TCP', m)
-            m = T.ip(s['srv'].ip)
-            if m:
-                self.expect('ip.dst', s['srv'].ip, s['cli'], s['cport'], s['srv'], s['sport'], 'TCP', m)
 
     # ---- session builders
     def dns_for(self, rng, t, name, cli6, v4, v6, rcode=0):
@@ -1534,6 +1533,7 @@ class Planner:
             s = dict(kind='ntp', t=rng.randrange(0, D), cli=cli, srv=srv, cport=self.port(cli), n=rng.choice((1, 1, 2)))
             s['sport'] = 123
             self.add(s)
+            self.check_values(s)
         for _ in range(cnt['udp']):
             v6 = rng.random() < P_V6_SHORT
             cli = self.client(v6)
@@ -1541,6 +1541,7 @@ class Planner:
             s = dict(kind='udp', t=rng.randrange(0, D), cli=cli, srv=srv, cport=self.port(cli),
                      sport=51820, n=rng.randint(2, 16))
             self.add(s)
+            self.check_values(s)
         self.battery(rng)
 
     def battery(self, rng):
@@ -1698,7 +1699,7 @@ def main():
         description="Exact expected list matches on the capture: one per (field, value, flow); "
                     "flow = src/dest of the client->server direction. Domain matches are "
                     "case-insensitive (value as on the wire), user agents case-sensitive; "
-                    "ip.dst only on flows carrying a TLS ClientHello or HTTP request.",
+                    "ip.dst once on every flow (TCP and UDP), whatever it carries.",
         seed=a.seed, scale=a.scale, capture=os.path.basename(a.out),
         lists=dict(domains=len(pl.L['domains']), useragents=len(pl.L['uas']),
                    useragent_regexes=len(pl.L['regexes']), cidrs=len(pl.L['cidrs'])),

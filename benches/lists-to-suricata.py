@@ -36,10 +36,10 @@ Semantics kept (cloudtap -> Suricata 7):
   without look-around/backreferences is, for the constructs lists use, PCRE syntax).
   Difference: cloudtap matches every User-Agent header of a request separately, Suricata the
   headers joined with ", ".
-- `.cidrs` (destination address of flows that carry a TLS ClientHello or an HTTP request;
-  cloudtap checks no other flows, DNS included): iprep mode (default) `alert tls` / `alert
-  http` with `flow:to_server; iprep:dst,<cat>,>,0;` and a flowbit so each flow alerts once;
-  address mode puts the networks in an address variable in the rule header instead.
+- `.cidrs` (the server address of every flow, TCP, UDP or other, once per flow): iprep mode
+  (default) `alert ip` with `flow:to_server; iprep:dst,<cat>,>,0;` and a flowbit so each flow
+  alerts once; address mode puts the networks in an address variable in the rule header
+  instead.
 """
 import argparse
 import base64
@@ -180,10 +180,10 @@ def main():
             cond, dst = 'iprep:dst,benchcidr,>,0; ', 'any'
         else:
             cond, dst = '', '$BENCH_CIDRS'
-        for j, proto in enumerate(('tls', 'http')):
-            rules.append(
-                f'alert {proto} any any -> {dst} any (msg:"BENCH ip.dst address list ({proto})"; '
-                f'flow:to_server; {cond}{once} metadata: bench_field ip.dst; sid:{SID_IP + 1 + j}; rev:1;)')
+        # Every flow, whatever its protocol (cloudtap checks each flow's server once).
+        rules.append(
+            f'alert ip any any -> {dst} any (msg:"BENCH ip.dst address list"; '
+            f'flow:to_server; {cond}{once} metadata: bench_field ip.dst; sid:{SID_IP + 1}; rev:1;)')
 
     for name, (path, names) in datasets.items():
         with open(path, 'w') as f:

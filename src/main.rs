@@ -50,10 +50,16 @@ fn signatures_cmd(action: &SigAction) -> ExitCode {
                 for (name, ver, n) in &packs {
                     println!("{name} {ver}: {n} signatures");
                 }
-                for w in rs.warnings() {
+                for w in rs.load_warnings().iter().chain(rs.warnings()) {
                     println!("{w}");
                 }
                 let z = rs.sizes();
+                if !rs.load_warnings().is_empty() {
+                    println!(
+                        "{} special-purpose ranges dropped from provider lists (warnings: documentation, private, loopback, multicast ... addresses name no web service)",
+                        rs.load_warnings().len()
+                    );
+                }
                 if !rs.warnings().is_empty() {
                     println!(
                         "{} conflicting entries (warnings: the set loads; the lower id alerts)",
@@ -464,8 +470,8 @@ fn summary(r: &RunReport, threads: usize) {
     );
     let _ = writeln!(
         s,
-        "  uploads: routine {}  context only {}   tables: upload keys evicted {}  burst hosts evicted {}  trackers reset {}",
-        g.uploads_routine, g.uploads_context, g.upload_keys_evicted, g.burst_hosts_evicted, g.trackers_reset
+        "  uploads: routine {}  context only {}   tables: upload keys evicted {}  burst hosts evicted {}  trackers reset {}  hidden-DNS tables reset {}",
+        g.uploads_routine, g.uploads_context, g.upload_keys_evicted, g.burst_hosts_evicted, g.trackers_reset, g.hidden_dns_resets
     );
     if let Some(b) = &r.baseline {
         let _ = writeln!(s, "  {b}");

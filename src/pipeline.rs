@@ -1023,7 +1023,15 @@ pub struct Worker {
     batch_at: Instant,
     /// Processing time of sampled packets, nanoseconds.
     pkt_ns: Hist,
+    /// Hosts seen sending a plain DNS query to port 53, and when this worker last told the
+    /// stage (hidden-DNS detection: a host that normally uses the local resolver).
+    dns_hosts: rustc_hash::FxHashMap<std::net::IpAddr, u64>,
 }
+
+/// A host's plain DNS use is reported to the stage at most once per this interval per worker.
+const LOCAL_DNS_NOTE_NS: u64 = 600 * 1_000_000_000;
+/// Hosts remembered for that (cleared when full, counted as `local_dns_hosts_reset`).
+const MAX_DNS_HOSTS: usize = 65_536;
 
 impl Worker {
     fn new(rules: Arc<Ruleset>, cfg: &Config, tx: Sender<Msg>) -> Self {
@@ -1047,6 +1055,7 @@ impl Worker {
             records: Vec::new(),
             batch_at: Instant::now(),
             pkt_ns: Hist::new(),
+            dns_hosts: Default::default(),
         }
     }
 
@@ -1163,12 +1172,13 @@ impl Worker {
             to_server: true,
         };
         if self.types.flow {
+            let labels = e.ctx.as_ref().map(|x| x.labels.clone()).unwrap_or_default();
             self.pending.push(Event {
                 meta: meta.clone(),
                 record: None,
                 alert: None,
                 question: 0,
-                labels: Arc::new(Vec::new()),
+                labels: Arc::new(labels),
                 born: None,
                 verdict: None,
                 flow: Some(Box::new(FlowRecord {
@@ -1274,6 +1284,16 @@ impl Worker {
         let (flow, created, held) = self.flows.get_with_budget(key, ts);
         if created {
             flow.client = dir as u8;
+            // The server of a new flow: a SYN-ACK's sender; a SYN's receiver; otherwise the
+            // side on a well-known port when only one is, else the receiver (the first
+            // packet seen usually comes from the client).
+            let server_is_src = match d.transport {
+                Transport::Tcp(t) if t.syn => t.ack_flag,
+                _ => sport < 1024 && dport >= 1024,
+            };
+            if server_is_src {
+                flow.client = 1 - dir as u8;
+            }
         }
         flow.pkts[dir] += 1;
         // Wire bytes, as Suricata's flow records count them.
@@ -1343,6 +1363,31 @@ impl Worker {
                 }
             }
             Transport::Other(_) => flow.bypass = true,
+        }
+        if created {
+            // Every flow's server address is checked once, whatever its protocol and
+            // whether or not a record comes of it (QUIC it cannot read, NTP, VPNs ...):
+            // the playbook's "connections to known web-service IP ranges".
+            let server_is_src = flow.client != dir as u8;
+            let (src, sport_c, dst, dport_s) = if server_is_src {
+                (d.dst, dport, d.src, sport)
+            } else {
+                (d.src, sport, d.dst, dport)
+            };
+            let meta = Meta {
+                ts_ns: ts,
+                flow_id,
+                iface: source.clone(),
+                src,
+                sport: sport_c,
+                dst,
+                dport: dport_s,
+                proto,
+                vlan: d.encap.vlan,
+                tx_id: 0,
+                to_server: true,
+            };
+            self.flow_address(key, meta);
         }
         if records.is_empty() {
             self.records = records;
@@ -1450,7 +1495,22 @@ impl Worker {
             }
         }
         let record = Arc::new(rec);
-        // Labels (cloud provider ranges, label packs): carried on the events, no alert.
+        let labels = Arc::new(self.label_texts(&hits));
+        if self.alert_mode == AlertMode::Entity {
+            if self.types.alert && !hits.is_empty() {
+                self.observe(key, &meta, Some(&record), &hits, &labels);
+            } else if self.types.alert {
+                self.note_local_dns(&meta, &record);
+            }
+            self.record_events(&meta, &record, &labels, Vec::new());
+            return;
+        }
+        let events = self.flow_alerts(key, &meta, Some(&record), &hits, &labels);
+        self.record_events(&meta, &record, &labels, events);
+    }
+
+    /// Labels (cloud provider ranges, label packs): carried on the events, no alert.
+    fn label_texts(&mut self, hits: &[(Field, String, Hit<'_>)]) -> Vec<String> {
         let mut labels: Vec<String> = Vec::new();
         for (field, _, hit) in hits.iter().filter(|h| h.2.sig.action == Action::Label) {
             self.c.labels += 1;
@@ -1472,20 +1532,62 @@ impl Worker {
                 labels.push(text);
             }
         }
-        let labels = Arc::new(labels);
-        if self.alert_mode == AlertMode::Entity {
-            if self.types.alert && !hits.is_empty() {
-                self.observe(key, &meta, &record, &hits, &labels);
-            }
-            self.record_events(&meta, &record, &labels, Vec::new());
+        labels
+    }
+
+    /// A new flow's server address against the address signatures (once per flow): labels
+    /// go on the flow, alert-tier hits alert per the mode (`flow`: one alert with the flow's
+    /// 5-tuple, as Suricata's IP-reputation rules; `entity`: an observation for the stage).
+    fn flow_address(&mut self, key: FlowKey, meta: Meta) {
+        let rules = self.rules.clone();
+        let mut found = Vec::new();
+        rules.match_ip(meta.dst, &mut found);
+        if found.is_empty() {
             return;
         }
+        self.c.flow_address_hits += 1;
+        let value = meta.dst.to_string();
+        let hits: Vec<(Field, String, Hit<'_>)> = found
+            .into_iter()
+            .map(|h| (Field::IpDst, value.clone(), h))
+            .collect();
+        let labels = self.label_texts(&hits);
+        {
+            let (flow, _) = self.flows.get(key, meta.ts_ns);
+            let ctx = flow.ctx.get_or_insert_with(Box::<FlowContext>::default);
+            ctx.labels.clone_from(&labels);
+        }
+        let labels = Arc::new(labels);
+        if !self.types.alert {
+            return;
+        }
+        if self.alert_mode == AlertMode::Entity {
+            self.observe(key, &meta, None, &hits, &labels);
+            return;
+        }
+        let events = self.flow_alerts(key, &meta, None, &hits, &labels);
+        self.pending.extend(events);
+        if self.pending.len() >= 256 {
+            self.flush();
+        }
+    }
+
+    /// `--alert-mode flow`: the alert events of one record's (or a flow address's) hits.
+    fn flow_alerts(
+        &mut self,
+        key: FlowKey,
+        meta: &Meta,
+        record: Option<&Arc<Record>>,
+        hits: &[(Field, String, Hit<'_>)],
+        labels: &Arc<Vec<String>>,
+    ) -> Vec<Event> {
+        let rules = self.rules.clone();
         let (flow, _) = self.flows.get(key, meta.ts_ns);
         let mut events = Vec::new();
         // One alert per (field, value): the most specific matching signature (hits come most
         // specific first), unless an exception covers it.
         let mut decided: Vec<(Field, &str)> = Vec::new();
-        for (field, value, hit) in &hits {
+        for (field, value, hit) in hits {
             if hit.sig.action == Action::Label || decided.contains(&(*field, value.as_str())) {
                 continue;
             }
@@ -1506,7 +1608,7 @@ impl Worker {
             e.1 += 1;
             events.push(Event {
                 meta: meta.clone(),
-                record: Some(record.clone()),
+                record: record.cloned(),
                 alert: Some(Box::new(AlertInfo {
                     sig: hit.sig.clone(),
                     field: *field,
@@ -1520,7 +1622,7 @@ impl Worker {
                 flow: None,
             });
         }
-        self.record_events(&meta, &record, &labels, events);
+        events
     }
 
     /// Hands the detection stage a record's hits (exceptions applied), and remembers on the
@@ -1529,7 +1631,7 @@ impl Worker {
         &mut self,
         key: FlowKey,
         meta: &Meta,
-        record: &Arc<Record>,
+        record: Option<&Arc<Record>>,
         hits: &[(Field, String, Hit<'_>)],
         labels: &Arc<Vec<String>>,
     ) {
@@ -1571,7 +1673,10 @@ impl Worker {
             || seen_hits.iter().any(|h| {
                 h.sig.action == Action::Alert
                     || h.is_agent()
-                    || h.sig.service_category.as_deref() == Some("cloud-console")
+                    || matches!(
+                        h.sig.service_category.as_deref(),
+                        Some("cloud-console" | "encrypted-dns")
+                    )
             });
         if !needed {
             self.c.skips.add("observation_context_only");
@@ -1580,9 +1685,39 @@ impl Worker {
         self.pending_obs.push(Observation {
             meta: meta.clone(),
             born: Some(self.batch_at),
-            record: record.clone(),
+            record: record.cloned(),
             hits: seen_hits,
             labels: labels.clone(),
+        });
+        if self.pending_obs.len() >= 256 {
+            self.flush();
+        }
+    }
+
+    /// A plain DNS query to port 53 that matched nothing: the stage only needs to know the
+    /// host uses the local resolver, so it is sent once per host per `LOCAL_DNS_NOTE_NS`.
+    fn note_local_dns(&mut self, meta: &Meta, record: &Arc<Record>) {
+        let Record::Dns(m) = &**record else { return };
+        if m.is_response() || meta.dport != 53 {
+            return;
+        }
+        let now = meta.ts_ns;
+        if let Some(t) = self.dns_hosts.get(&meta.src) {
+            if now.saturating_sub(*t) < LOCAL_DNS_NOTE_NS {
+                return;
+            }
+        }
+        if self.dns_hosts.len() >= MAX_DNS_HOSTS && !self.dns_hosts.contains_key(&meta.src) {
+            self.dns_hosts.clear();
+            self.c.skips.add("local_dns_hosts_reset");
+        }
+        self.dns_hosts.insert(meta.src, now);
+        self.pending_obs.push(Observation {
+            meta: meta.clone(),
+            born: Some(self.batch_at),
+            record: Some(record.clone()),
+            hits: Vec::new(),
+            labels: Arc::new(Vec::new()),
         });
         if self.pending_obs.len() >= 256 {
             self.flush();

@@ -64,6 +64,8 @@ pub struct Counters {
     pub quic_records: u64,
     pub alerts: u64,
     pub labels: u64,
+    /// New flows whose server address matched an address signature (checked once per flow).
+    pub flow_address_hits: u64,
     pub fragments: u64,
     pub reassembled: u64,
     pub frag_evicted: u64,
@@ -102,6 +104,7 @@ impl Counters {
         self.quic_records += o.quic_records;
         self.alerts += o.alerts;
         self.labels += o.labels;
+        self.flow_address_hits += o.flow_address_hits;
         self.fragments += o.fragments;
         self.reassembled += o.reassembled;
         self.frag_evicted += o.frag_evicted;
@@ -262,4 +265,6 @@ pub struct StageStats {
     pub uploads_context: u64,
     pub fresh_reset: u64,
     pub upload_keys_evicted: u64,
+    /// Hidden-DNS tables cleared at their cap (hosts using the local resolver, first uses).
+    pub hidden_dns_resets: u64,
 }

@@ -73,7 +73,8 @@ S=ctsc-srv
 MAC_GW=02:20:00:00:00:01
 ip -n $S link add br0 address $MAC_GW type bridge stp_state 0 mcast_snooping 0
 ip -n $S link set br0 up
-for a in 10.20.0.1/24 10.99.9.1/24 10.20.0.53/32 198.18.0.10/32 3.5.140.10/32; do
+# 1.1.1.1: a public DoH/DoT resolver's address, for sc-hidden-dns (issue 14)
+for a in 10.20.0.1/24 10.99.9.1/24 10.20.0.53/32 198.18.0.10/32 3.5.140.10/32 1.1.1.1/32; do
   ip -n $S addr add $a dev br0
 done
 
@@ -112,7 +113,9 @@ wait_listen() { # proto(t|u) port
 bg_srv "$PY" "$H/dns_server.py" 10.20.0.53 53 198.18.0.10 2001:db8::10
 bg_srv "$PY" "$HERE/lab_web.py" 80
 bg_srv "$PY" "$HERE/lab_web.py" 443 "$H/lab-cert.pem" "$H/lab-key.pem"
-wait_listen u 53; wait_listen t 53; wait_listen t 80; wait_listen t 443
+# 853: DNS over TLS's port (sc-hidden-dns; only the TLS handshake matters)
+bg_srv "$PY" "$HERE/lab_web.py" 853 "$H/lab-cert.pem" "$H/lab-key.pem"
+wait_listen u 53; wait_listen t 53; wait_listen t 80; wait_listen t 443; wait_listen t 853
 
 # deterministic upload bodies (seeded pseudo-random bytes, incompressible)
 mkbody() { "$PY" -c "import random,sys; sys.stdout.buffer.write(random.Random($2).randbytes($3))" >"$TMP/$1"; }
@@ -217,6 +220,48 @@ if want sc-script-provider-ip; then
   run ctsc-ws11 20 curl -s -o /dev/null http://3.5.140.10/x
   cap_stop sc-script-provider-ip
   finish sc-script-provider-ip 2026-12-01T13:00:00
+fi
+
+############################################################################ 11. flows without a record to a provider address (ws11, issue 14)
+if want sc-udp-provider; then
+  log "sc-udp-provider"
+  cap_start sc-udp-provider ctsc-ws11
+  # An NTP client request, a QUIC-looking datagram the sensor cannot read, and a TCP
+  # connection attempt to a closed port: no DNS/TLS/HTTP record on any of them.
+  pyrun ctsc-ws11 20 'import socket, os, time
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.sendto(bytes([0x23]) + bytes(47), ("3.5.140.10", 123))
+time.sleep(0.2)
+q = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+q.sendto(bytes([0xc3, 0, 0, 0, 1]) + os.urandom(1195), ("3.5.140.10", 443))
+time.sleep(0.2)
+t = socket.socket()
+t.settimeout(3)
+try:
+    t.connect(("3.5.140.10", 22))
+except OSError:
+    pass'
+  cap_stop sc-udp-provider
+  finish sc-udp-provider 2026-12-01T11:00:00
+fi
+
+############################################################################ 12. hidden DNS: the local resolver, then DoH and DoT (ws12, issue 14)
+if want sc-hidden-dns; then
+  log "sc-hidden-dns"
+  cap_start sc-hidden-dns ctsc-ws12
+  run ctsc-ws12 10 dig +time=2 +tries=1 A www.example.org
+  sleep 1
+  # DoH by name (resolved through the local resolver: its bootstrap), DoH by address (no
+  # SNI), DoT by address with the resolver's name
+  run ctsc-ws12 20 curl -sk -o /dev/null -H 'accept: application/dns-message' \
+      'https://cloudflare-dns.com/dns-query?dns=AAABAAABAAAAAAAAA3d3dwdleGFtcGxlA2NvbQAAAQAB'
+  sleep 1
+  run ctsc-ws12 20 curl -sk -o /dev/null -H 'accept: application/dns-message' \
+      'https://1.1.1.1/dns-query?dns=AAABAAABAAAAAAAAA3d3dwdleGFtcGxlA2NvbQAAAQAB'
+  sleep 1
+  run ctsc-ws12 20 sh -c 'openssl s_client -connect 1.1.1.1:853 -servername one.one.one.one </dev/null'
+  cap_stop sc-hidden-dns
+  finish sc-hidden-dns 2026-12-01T10:30:00
 fi
 
 ############################################################################ 9. workstation uploads to the CI bucket (ws11)

@@ -38,6 +38,12 @@ pub const SID_FIRST_USE_ORG: u32 = 9_190_003;
 pub const SID_UNAUTHORISED: u32 = 9_190_004;
 pub const SID_UPLOAD: u32 = 9_190_005;
 pub const SID_BURST: u32 = 9_190_006;
+pub const SID_HIDDEN_DNS: u32 = 9_190_007;
+/// The baseline's pseudo-service for "this host sends plain DNS to port 53" (hidden DNS).
+pub const LOCAL_DNS: &str = "(local DNS resolver)";
+/// Hosts remembered as plain-DNS users, and (host, resolver) first uses, without a
+/// baseline (each cleared when full; counted in `hidden_dns_resets`).
+const MAX_DNS_HOSTS: usize = 65_536;
 
 /// Open alert windows kept at once; at the cap the oldest is written early (counted).
 pub const MAX_OPEN_ALERTS: usize = 65_536;
@@ -250,7 +256,9 @@ pub struct Observation {
     pub meta: Meta,
     /// When the reader took the packet's batch (capture-to-alert latency).
     pub born: Option<std::time::Instant>,
-    pub record: Arc<Record>,
+    /// `None` for a flow's address check (no record), and for a plain DNS query sent only so
+    /// the stage knows the host uses the local resolver.
+    pub record: Option<Arc<Record>>,
     pub hits: Vec<ObsHit>,
     pub labels: Arc<Vec<String>>,
 }
@@ -279,7 +287,8 @@ const S_OFF_HOURS: u16 = 1 << 5;
 const S_UNAUTHORISED: u16 = 1 << 6;
 const S_UPLOAD: u16 = 1 << 7;
 const S_BURST: u16 = 1 << 8;
-const SIGNAL_NAMES: [(u16, &str, u8); 9] = [
+const S_HIDDEN_DNS: u16 = 1 << 9;
+const SIGNAL_NAMES: [(u16, &str, u8); 10] = [
     (S_LISTED, "listed-endpoint", 0),
     (S_SCRIPT, "script-agent", 1),
     (S_FIRST_ORG, "first-use-org", 2),
@@ -289,6 +298,7 @@ const SIGNAL_NAMES: [(u16, &str, u8); 9] = [
     (S_UNAUTHORISED, "unauthorised-source", 2),
     (S_UPLOAD, "upload-volume", 2),
     (S_BURST, "burst", 2),
+    (S_HIDDEN_DNS, "hidden-dns", 1),
 ];
 
 /// Severity from the signals (README: "Severity that adds up"): points per signal, plus the
@@ -383,6 +393,10 @@ pub struct Stage {
     /// carry them: an upload to a service the host just started using.
     fresh: FxHashMap<(IpAddr, Arc<str>), u64>,
     trackers: FxHashMap<(u32, Track, Option<IpAddr>), (u64, u64)>,
+    /// Hosts seen using the local resolver in this run (with or without a baseline).
+    local_dns: FxHashMap<IpAddr, u64>,
+    /// (host, encrypted resolver) already seen in this run, without a baseline.
+    hidden_seen: rustc_hash::FxHashSet<(IpAddr, Arc<str>)>,
     now_ns: u64,
     last_save: std::time::Instant,
     pub stats: StageStats,
@@ -402,11 +416,17 @@ fn detection_sig(sid: u32) -> Signature {
         ),
         SID_UNAUTHORISED => ("CLOUDTAP Web service used from an unauthorised source", 2),
         SID_UPLOAD => ("CLOUDTAP Large upload to a web service", 2),
+        SID_HIDDEN_DNS => (
+            "CLOUDTAP Host switched from the local resolver to encrypted DNS (DoH/DoT/DoQ), hiding its lookups",
+            3,
+        ),
         _ => (
             "CLOUDTAP Burst of cloud console, sign-up or new web service contacts",
             2,
         ),
     };
+    // Hidden DNS is command and control's cover (T1071.004) rather than staging; the alert
+    // still carries T1583.006 like every cloudtap alert, the technique in `signals`.
     Signature {
         id: sid,
         rev: 1,
@@ -432,6 +452,11 @@ fn detection_sig(sid: u32) -> Signature {
             sources: Vec::new(),
         }),
     }
+}
+
+/// A public encrypted-DNS resolver (the dns-resolvers pack): its own detection, hidden DNS.
+fn encrypted_dns(h: &ObsHit) -> bool {
+    h.sig.service_category.as_deref() == Some("encrypted-dns")
 }
 
 /// Categories of staging infrastructure: a first use of one by the organisation alerts.
@@ -573,6 +598,7 @@ impl Stage {
             SID_UNAUTHORISED,
             SID_UPLOAD,
             SID_BURST,
+            SID_HIDDEN_DNS,
         ]
         .into_iter()
         .map(|s| (s, Arc::new(detection_sig(s))))
@@ -588,6 +614,8 @@ impl Stage {
             uploads: FxHashMap::default(),
             fresh: FxHashMap::default(),
             trackers: FxHashMap::default(),
+            local_dns: FxHashMap::default(),
+            hidden_seen: Default::default(),
             now_ns: 0,
             last_save: std::time::Instant::now(),
             stats: StageStats::default(),
@@ -701,6 +729,12 @@ impl Stage {
             }
             None => false,
         };
+        if let Some(Record::Dns(m)) = o.record.as_deref() {
+            if !m.is_response() && o.meta.dport == 53 {
+                self.note_local_dns(host, ts);
+            }
+        }
+        self.hidden_dns(host, &o);
         let agent: Option<&ObsHit> = o.hits.iter().find(|h| agent_hit(h));
         // The web service of this record: the most specific name hit, else an address range
         // (a CDN's range only when nothing better is known).
@@ -722,7 +756,7 @@ impl Stage {
                 webs.push(h);
             }
         }
-        if let Some(w) = web {
+        if let Some(w) = web.filter(|w| !encrypted_dns(w)) {
             if !webs.iter().any(|x| std::ptr::eq(*x, w)) {
                 webs.push(w);
             }
@@ -828,7 +862,7 @@ impl Stage {
                 signals,
                 points: score(signals, listed_sev),
                 meta: &o.meta,
-                record: Some(o.record.clone()),
+                record: o.record.clone(),
                 alert,
                 labels: o.labels.clone(),
                 name: (w.field != Field::IpDst).then(|| w.value.clone()),
@@ -842,6 +876,89 @@ impl Stage {
             };
             self.sighting(ev);
         }
+    }
+
+    /// Notes that a host sends plain DNS to port 53 (it uses the local resolver).
+    fn note_local_dns(&mut self, host: IpAddr, ts: u64) {
+        if self.local_dns.len() >= MAX_DNS_HOSTS && !self.local_dns.contains_key(&host) {
+            self.local_dns.clear();
+            self.stats.hidden_dns_resets += 1;
+        }
+        self.local_dns.insert(host, ts);
+        if let Some(b) = &mut self.baseline {
+            b.observe(host, LOCAL_DNS, ts);
+        }
+    }
+
+    /// Hidden DNS: a host that uses the local resolver (seen in this run, or in the
+    /// baseline) reaches an encrypted resolver (DoH/DoT/DoQ, by name in TLS/QUIC or by
+    /// address on any port but 53) for the first time: its lookups are now invisible to the
+    /// sensor and to the resolver's logs. Resolving the resolver's name is not use of it.
+    fn hidden_dns(&mut self, host: IpAddr, o: &Observation) {
+        let Some(h) = o.hits.iter().find(|h| {
+            encrypted_dns(h)
+                && !matches!(h.field, Field::DnsQuery | Field::DnsAnswer)
+                && !(h.field == Field::IpDst && o.meta.dport == 53)
+        }) else {
+            return;
+        };
+        let ts = o.meta.ts_ns;
+        let service = service_of(h);
+        let uses_local = self.local_dns.contains_key(&host)
+            || self
+                .baseline
+                .as_ref()
+                .is_some_and(|b| b.host_uses(host, LOCAL_DNS));
+        let first = match &mut self.baseline {
+            Some(b) => matches!(
+                b.observe(host, &service, ts),
+                Use::NewForHost | Use::NewForOrg
+            ),
+            None => {
+                if self.hidden_seen.len() >= MAX_DNS_HOSTS {
+                    self.hidden_seen.clear();
+                    self.stats.hidden_dns_resets += 1;
+                }
+                self.hidden_seen.insert((host, service.clone()))
+            }
+        };
+        if !(uses_local && first) {
+            return;
+        }
+        let (off, local) = self.off_hours(ts);
+        let signals = off | S_HIDDEN_DNS | S_FIRST_HOST;
+        let server = if o.meta.to_server {
+            o.meta.dst
+        } else {
+            o.meta.src
+        };
+        let ev = Sighting {
+            host,
+            sid: SID_HIDDEN_DNS,
+            detection: "hidden-dns",
+            service: service.clone(),
+            category: h.sig.service_category.clone(),
+            signals,
+            points: score(signals, None),
+            meta: &o.meta,
+            record: o.record.clone(),
+            alert: AlertInfo {
+                sig: self.sigs[&SID_HIDDEN_DNS].clone(),
+                field: h.field,
+                value: h.value.clone(),
+                pattern: h.pattern.clone(),
+            },
+            labels: o.labels.clone(),
+            name: (h.field != Field::IpDst).then(|| h.value.clone()),
+            dest: server,
+            agent: None,
+            bytes: None,
+            policy: None,
+            burst: Vec::new(),
+            local_time: local,
+            born: o.born,
+        };
+        self.sighting(ev);
     }
 
     fn burst_item(
@@ -892,7 +1009,7 @@ impl Stage {
             signals,
             points: score(signals, None),
             meta: &o.meta,
-            record: Some(o.record.clone()),
+            record: o.record.clone(),
             alert: AlertInfo {
                 sig: self.sigs[&SID_BURST].clone(),
                 field: w.field,
@@ -1383,6 +1500,7 @@ mod tests {
                     label: None,
                 }),
                 agent: None,
+                labels: Vec::new(),
             })),
         }
     }

@@ -18,6 +18,7 @@ pub fn for_detection(detection: &str) -> Value {
         "unauthorised-source" => "The policy named in the evidence does not allow this source to use this service: is the policy out of date, or is this host acting outside its role?",
         "upload-volume" => "What was uploaded (proxy or DLP logs, file access on the host around first_seen)? Is the destination account the organisation's own? Is the volume normal for this host?",
         "burst" => "Several cloud consoles, sign-ups or new services in minutes: is someone registering infrastructure? Check the host's user, browser history and mail for new provider accounts.",
+        "hidden-dns" => "Which process on the host made the encrypted DNS connection (a browser with DoH turned on, or a tool/implant that hides its lookups)? Is DoH allowed by policy here? Its lookups are invisible to the sensor and the resolver's logs from now on: check the host's other connections at the same time.",
         _ => "",
     };
     json!({

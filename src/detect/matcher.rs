@@ -159,6 +159,9 @@ pub struct Builder {
     /// Hash of (provider, service, region) -> label indexes with that hash.
     label_ids: FxHashMap<u64, Vec<u32>>,
     pub exceptions: Vec<Exception>,
+    /// Problems the loader fixed on its own (special-purpose ranges dropped from provider
+    /// lists): `file:line: warning: ...`, shown by `signatures check`.
+    load_warnings: Vec<String>,
 }
 
 const DOMAIN_MASK: u16 = 1 << (Field::DnsQuery as u16)
@@ -167,6 +170,13 @@ const DOMAIN_MASK: u16 = 1 << (Field::DnsQuery as u16)
     | 1 << (Field::HttpHost as u16);
 
 impl Builder {
+    /// Records a warning about the data (the set still loads).
+    pub fn warn(&mut self, w: String) {
+        if self.load_warnings.len() < MAX_WARNINGS {
+            self.load_warnings.push(w);
+        }
+    }
+
     /// Sets where the values added next come from (file as displayed, line).
     pub fn at(&mut self, file: &str, line: usize) {
         if self.files.last().map(String::as_str) != Some(file) {
@@ -483,6 +493,7 @@ impl Builder {
             substrings,
             regexes,
             warnings,
+            load_warnings: self.load_warnings,
             cidr_offs: HugeVec::from_slice(&cidr_offs),
             cidr_kinds,
             kind_starts,
@@ -522,6 +533,7 @@ pub struct Ruleset {
     domains: DomainTable,
     /// Conflicting entries found while compiling (`signatures check` prints them).
     warnings: Vec<String>,
+    load_warnings: Vec<String>,
     exact_raw: FxHashMap<Box<str>, Vec<Entry>>,
     groups: Vec<PatternGroup>,
     substrings: Vec<Entry>,
@@ -568,6 +580,12 @@ impl Ruleset {
     /// Conflicting entries (`file:line: warning: ...`), at most 1,000.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// What the loader dropped or carved from provider lists (special-purpose ranges),
+    /// `file:line: warning: ...`, at most 1,000.
+    pub fn load_warnings(&self) -> &[String] {
+        &self.load_warnings
     }
 
     /// Whether any signature looks at `field`: lets callers skip building a value nothing

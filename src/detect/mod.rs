@@ -16,6 +16,7 @@ mod matcher;
 mod pack;
 pub mod reload;
 mod source;
+mod special;
 
 pub use exceptions::Exception;
 pub use matcher::{normalize_domain, Hit, Label, Ruleset, Sizes};
@@ -161,4 +162,7 @@ pub struct FlowContext {
     pub web: Option<SeenHit>,
     /// A script agent seen on it (user agent or TLS fingerprint).
     pub agent: Option<String>,
+    /// Context labels from the flow's address check (`ip.dst=provider service region`),
+    /// written on its `flow` record.
+    pub labels: Vec<String>,
 }

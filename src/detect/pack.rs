@@ -7,6 +7,7 @@ use super::import;
 use super::lists::{self, ListEntry, ListHeader};
 use super::matcher::{parse_cidr, Builder, MatchKind};
 use super::source::{SourceFile, SourceSet};
+use super::special;
 use super::{Action, Field, Ruleset, Signature};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -334,9 +335,70 @@ fn load_list(ctx: &mut Ctx, f: &SourceFile, h: ListHeader, entries: Vec<ListEntr
             }
         };
         ctx.builder.at(&f.display, e.line);
+        // A plain `.cidrs` list is the user's own (a lab's TEST-NET, an internal range for a
+        // policy): taken as written. Only providers' published files are checked below.
         if let Err(p) = ctx.builder.add_value(gi, e.kind, e.fields, &e.value) {
             ctx.errors.push(format!("{}:{}: {p}", f.display, e.line));
         }
+    }
+}
+
+/// A provider list's entry minus IANA's special-purpose ranges (see `special`): `None` when
+/// nothing is left, with a warning naming the file and line. A value that does not parse is
+/// passed on unchanged, for the caller's error.
+fn provider_range(ctx: &mut Ctx, cidr: &str, display: &str, data: &[u8]) -> Option<Vec<String>> {
+    // Only a dropped or carved entry pays for finding its line.
+    match parse_cidr(cidr) {
+        Ok((v4, net, len)) if special::check(v4, net, len) != special::Verdict::Keep => {
+            let at = format!("{display}:{}", line_in(data, cidr));
+            carve(ctx, cidr, &at)
+        }
+        _ => Some(vec![cidr.to_string()]),
+    }
+}
+
+fn carve(ctx: &mut Ctx, cidr: &str, at: &str) -> Option<Vec<String>> {
+    let Ok((v4, net, len)) = parse_cidr(cidr) else {
+        return Some(vec![cidr.to_string()]);
+    };
+    match special::check(v4, net, len) {
+        special::Verdict::Keep => Some(vec![cidr.to_string()]),
+        special::Verdict::Drop(what) => {
+            ctx.builder.warn(format!(
+                "{at}: warning: special-purpose range dropped from a provider list: {cidr} is {what} (IANA special-purpose registry)"
+            ));
+            None
+        }
+        special::Verdict::Carve(keep, what) => {
+            ctx.builder.warn(format!(
+                "{at}: warning: special-purpose range dropped from a provider list: {cidr} contains {} (IANA special-purpose registry); kept the other {} pieces",
+                what.join(", "),
+                keep.len()
+            ));
+            Some(
+                keep.iter()
+                    .map(|&(n, l)| special::cidr_text(v4, n, l))
+                    .collect(),
+            )
+        }
+    }
+}
+
+/// The 1-based line of `needle`'s first occurrence in `data` (1 when absent: a JSON file
+/// may escape it).
+fn line_in(data: &[u8], needle: &str) -> usize {
+    let n = needle.as_bytes();
+    if n.is_empty() || n.len() > data.len() {
+        return 1;
+    }
+    // At a boundary: `10.0.0.0/8` is not the tail of `110.0.0.0/8`.
+    let part = |b: u8| b.is_ascii_hexdigit() || b == b'.' || b == b':' || b == b'/';
+    let at = data.windows(n.len()).enumerate().position(|(i, w)| {
+        w == n && (i == 0 || !part(data[i - 1])) && data.get(i + n.len()).is_none_or(|b| !part(*b))
+    });
+    match at {
+        Some(pos) => 1 + memchr_all(&data[..pos]).len(),
+        None => 1,
     }
 }
 
@@ -620,10 +682,20 @@ fn load_import(
     for (n, r) in ranges.iter().enumerate() {
         let service = i.service.as_deref().unwrap_or(&r.service);
         let label = ctx.builder.label(&i.provider, service, &r.region);
-        if let Err(e) =
-            ctx.builder
-                .add_labelled(idx, MatchKind::Cidr, Field::IpDst.bit(), &r.cidr, label)
-        {
+        let cidrs = match provider_range(ctx, &r.cidr, &data.display, &data.data) {
+            Some(c) => c,
+            None => continue,
+        };
+        let mut err = None;
+        for c in &cidrs {
+            if let Err(e) =
+                ctx.builder
+                    .add_labelled(idx, MatchKind::Cidr, Field::IpDst.bit(), c, label)
+            {
+                err = Some(e);
+            }
+        }
+        if let Some(e) = err {
             if bad < 5 {
                 ctx.errors
                     .push(format!("{}: entry {}: {e}", data.display, n + 1));
@@ -639,7 +711,7 @@ fn load_import(
 
 /// The `service_category` vocabulary (docs/signatures.md): policies and bursts name these,
 /// so a typo would silently make a policy match nothing; it is an error instead.
-pub const SERVICE_CATEGORIES: [&str; 21] = [
+pub const SERVICE_CATEGORIES: [&str; 22] = [
     "tunnel",
     "paste",
     "file-drop",
@@ -660,6 +732,7 @@ pub const SERVICE_CATEGORIES: [&str; 21] = [
     "script-agent",
     "script-fingerprint",
     "provider-range",
+    "encrypted-dns",
     "other",
 ];
 

@@ -527,10 +527,11 @@ pub fn write_event(ev: &Event, out: &mut Vec<u8>) {
             Record::Tls(h) => env.tls = Some(TlsOut(h)),
             Record::Quic(h, version) => env.quic = Some(QuicOut(h, *version)),
         }
-        if ev.alert.is_none() && !ev.labels.is_empty() {
-            // Our one namespaced object (never new top-level EVE keys).
-            env.cloudtap = Some(Cloudtap::Labels(Labels { labels: &ev.labels }));
-        }
+    }
+    if ev.alert.is_none() && !ev.labels.is_empty() {
+        // Our one namespaced object (never new top-level EVE keys); on records and on flow
+        // records (the flow's address check).
+        env.cloudtap = Some(Cloudtap::Labels(Labels { labels: &ev.labels }));
     }
     let _ = serde_json::to_writer(&mut *out, &env);
 }

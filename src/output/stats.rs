@@ -90,6 +90,7 @@ pub fn write_record(
             "detect": {
                 "alert": c.alerts,
                 "label": c.labels,
+                "flow_address": c.flow_address_hits,
             },
             "cloudtap": {
                 "pkts_per_s": rate(c.packets, prev.packets),
