@@ -1546,6 +1546,20 @@ impl Worker {
             return;
         }
         self.c.flow_address_hits += 1;
+        // Most listed addresses are provider ranges (labels): they are written on the flow
+        // record when there is one, and otherwise matter only to a baseline or a policy
+        // (or as an encrypted resolver); nothing is built for the rest (the packet path's
+        // budget: one table lookup per new flow).
+        let alerting = self.types.alert
+            && found.iter().any(|h| {
+                h.sig.action == Action::Alert
+                    || (self.alert_mode == AlertMode::Entity
+                        && (self.context_observations
+                            || h.sig.service_category.as_deref() == Some("encrypted-dns")))
+            });
+        if !alerting && !self.types.flow {
+            return;
+        }
         let value = meta.dst.to_string();
         let hits: Vec<(Field, String, Hit<'_>)> = found
             .into_iter()
@@ -1558,7 +1572,7 @@ impl Worker {
             ctx.labels.clone_from(&labels);
         }
         let labels = Arc::new(labels);
-        if !self.types.alert {
+        if !alerting {
             return;
         }
         if self.alert_mode == AlertMode::Entity {

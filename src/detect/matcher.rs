@@ -277,6 +277,25 @@ impl Builder {
         Ok(())
     }
 
+    /// An address range already parsed by `parse_cidr` (the provider imports parse once to
+    /// check it against the special-purpose registry).
+    pub fn add_cidr_parsed(
+        &mut self,
+        sig: u32,
+        fields: u16,
+        v: &str,
+        (v4, net, len): (bool, u128, u8),
+        label: u32,
+    ) {
+        let entry = Entry {
+            sig,
+            fields,
+            pattern: v.into(),
+            label,
+        };
+        self.cidrs.push((v4, net, len, entry, self.origin));
+    }
+
     fn add_domain(
         &mut self,
         v: &str,

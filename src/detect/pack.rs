@@ -346,17 +346,6 @@ fn load_list(ctx: &mut Ctx, f: &SourceFile, h: ListHeader, entries: Vec<ListEntr
 /// A provider list's entry minus IANA's special-purpose ranges (see `special`): `None` when
 /// nothing is left, with a warning naming the file and line. A value that does not parse is
 /// passed on unchanged, for the caller's error.
-fn provider_range(ctx: &mut Ctx, cidr: &str, display: &str, data: &[u8]) -> Option<Vec<String>> {
-    // Only a dropped or carved entry pays for finding its line.
-    match parse_cidr(cidr) {
-        Ok((v4, net, len)) if special::check(v4, net, len) != special::Verdict::Keep => {
-            let at = format!("{display}:{}", line_in(data, cidr));
-            carve(ctx, cidr, &at)
-        }
-        _ => Some(vec![cidr.to_string()]),
-    }
-}
-
 fn carve(ctx: &mut Ctx, cidr: &str, at: &str) -> Option<Vec<String>> {
     let Ok((v4, net, len)) = parse_cidr(cidr) else {
         return Some(vec![cidr.to_string()]);
@@ -682,9 +671,26 @@ fn load_import(
     for (n, r) in ranges.iter().enumerate() {
         let service = i.service.as_deref().unwrap_or(&r.service);
         let label = ctx.builder.label(&i.provider, service, &r.region);
-        let cidrs = match provider_range(ctx, &r.cidr, &data.display, &data.data) {
-            Some(c) => c,
-            None => continue,
+        let parsed = match parse_cidr(&r.cidr) {
+            Ok(p) => p,
+            Err(e) => {
+                if bad < 5 {
+                    ctx.errors
+                        .push(format!("{}: entry {}: {e}", data.display, n + 1));
+                }
+                bad += 1;
+                continue;
+            }
+        };
+        if special::check(parsed.0, parsed.1, parsed.2) == special::Verdict::Keep {
+            ctx.builder
+                .add_cidr_parsed(idx, Field::IpDst.bit(), &r.cidr, parsed, label);
+            continue;
+        }
+        // Dropped or carved (rare): warn with the file and line.
+        let at = format!("{}:{}", data.display, line_in(&data.data, &r.cidr));
+        let Some(cidrs) = carve(ctx, &r.cidr, &at) else {
+            continue;
         };
         let mut err = None;
         for c in &cidrs {
