@@ -220,5 +220,10 @@ for m in vlan qinq mpls pppoe vntag etag gre ipip erspan2 erspan3 geneve; do
 done
 "$PY" "$HERE/rewrap.py" sit sit-6in4-malicious.pcap ipv6-malicious.pcap
 "$PY" "$HERE/rewrap.py" teredo teredo-malicious.pcap ipv6-malicious.pcap
+# 802.11 link types and GTP-U / GRE-in-UDP / Aruba GRE / AYIYA (NFLOG: make-nflog.sh)
+for m in wlan:wlan-plain radiotap:wlan-radiotap ppi:wlan-ppi avs:wlan-avs prism:wlan-prism \
+         gtpu:gtpu greudp:gre-udp aruba:aruba-gre-wlan ayiya:ayiya; do
+  "$PY" "$HERE/rewrap.py" "${m%%:*}" "${m#*:}-malicious.pcap" eth-malicious.pcap
+done
 chmod 644 ./*.pcap ./*.pcapng
 log "done; captures in $OUT"

@@ -13,6 +13,28 @@ Link-type modes (output link type != Ethernet; only IPv4/IPv6 frames are kept):
   ppp      DLT_PPP (9): ff 03 + protocol 0x0021 / 0x0057
   chdlc    DLT_C_HDLC (104): 0f 00 + ethertype 0x0800 / 0x86dd
   raw      LINKTYPE_RAW (101): bare IP
+802.11 link-type modes (every frame kept; the Ethernet header becomes an 802.11 data
+frame, MAC addresses kept, body = LLC/SNAP aa aa 03 00 00 00 + original ethertype +
+payload). BSSID 02:99:00:00:0a:01 (second AP of a WDS link: 02:99:00:00:0a:02). Frames
+from the client MAC are ToDS (A1 BSSID, A2 SA, A3 DA), the others FromDS (A1 DA,
+A2 BSSID, A3 SA); WDS frames have ToDS+FromDS (A1 receiving AP, A2 sending AP, A3 DA,
+A4 SA). Duration 0x002c, sequence number counting from 0 (fragment 0). FCS, when
+present, is zlib.crc32 of the 802.11 frame, little-endian.
+  wlan       IEEE802_11 (105): plain data frames (FC 08 01 / 08 02), no radio header, no FCS
+  radiotap   IEEE802_11_RADIO (127): radiotap v0, 34 bytes, two present words
+             a000082f 00000820 (TSFT, Flags, Rate, Channel, dBm signal, Antenna; then
+             dBm signal + Antenna of a second radiotap namespace), 4 bytes of alignment
+             padding before TSFT, Flags = 0x10 (FCS at end); QoS data frames (FC 88 01 /
+             88 02, QoS control 00 00) + FCS. Before the first packet it also inserts 4
+             frames that carry no readable packet, at the first packet's timestamp: a
+             beacon, an ACK, a protected (CCMP) data frame and a QoS Null.
+  ppi        PPI (192): version 0, flags 0, length 32, DLT 105, one 802.11-Common field
+             (type 2, 20 bytes) whose flags are 0x0001 (FCS present); QoS data frames in
+             4-address WDS form (FC 88 03) + FCS
+  avs        IEEE802_11_RADIO_AVS (163): AVS v1 header, big-endian, magic 0x80211001,
+             length 64; plain data frames, no FCS
+  prism      PRISM_HEADER (119): msgcode 0x44, msglen 144 (little-endian), device
+             "wlan0", the 10 usual DID items; QoS data frames, no FCS
 Ethernet-output modes (all frames kept unless stated):
   vlan     802.1Q tag VID 100 inserted after the MACs
   qinq     802.1ad (0x88a8) VID 100 outer + 802.1Q VID 200 inner
@@ -27,14 +49,32 @@ Ethernet-output modes (all frames kept unless stated):
   erspan3  outer IPv4 + GRE(seq, 0x22eb) + ERSPAN type III (Linux erspan_ver 2) + whole frame
   geneve   outer IPv4 + UDP 6081 + Geneve VNI 7, protocol 0x6558 + whole frame
   teredo   outer IPv4 + UDP 3544 + IPv6 packet (IPv6 frames only)
+  gtpu     outer IPv4 + UDP 2152 -> 2152 + GTPv1-U G-PDU (type 255), TEID 0x1001 from the
+           client / 0x2002 to it; by packet index mod 3: flags 0x30 (8-byte header), 0x32
+           (sequence number, N-PDU 0, next type 0), 0x34 (E: extension chain PDU Session
+           Container 0x85 [01 10|00 09 40] then UDP Port 0x40 [01 08 68 00]) + IP packet
+           (IP frames only)
+  greudp   outer IPv4 + UDP <sport> -> 4754 (RFC 8086) + GRE: from the client no flags
+           (4 bytes), to it K bit + key 0x0000abcd (8 bytes); protocol 0x0800/0x86dd
+           (IP frames only). sport 49152+0x11 / 49152+0x22
+  aruba    outer IPv4 proto 47 + GRE (no flags) with protocol 0x8200 (from the client) /
+           0x8210 (to it) + a plain 802.11 data frame as in "wlan" (no FCS); AP 10.99.1.1,
+           controller 10.99.1.2
+  ayiya    outer IPv4 + UDP 5072 -> 5072 + AYIYA: 41 52 11 <nh> (identity 16 bytes of
+           type 1, signature 5 words with hash 2 = SHA-1, auth 1, opcode 1 = forward,
+           next header 4 or 41), epoch = the packet's seconds (BE), identity fd99::1
+           (client) / fd99::2, signature = SHA-1 of the inner packet (a stand-in: no
+           shared secret) + IP packet (IP frames only)
 Other:
   byteswap write the same records as a big-endian pcap (headers swapped, data untouched)
 
 Direction for tunnel modes: frames whose source MAC is the lab client
 (02:99:00:00:00:01) go 10.99.1.1 -> 10.99.1.2, all others the other way.
 """
+import hashlib
 import struct
 import sys
+import zlib
 
 CLIENT_MAC = bytes.fromhex("029900000001")
 TUN_A = bytes([10, 99, 1, 1])
@@ -102,6 +142,112 @@ class Outer:
         return self.seq[fwd]
 
 
+BSSID = bytes.fromhex("029900000a01")
+BSSID2 = bytes.fromhex("029900000a02")
+SNAP = bytes.fromhex("aaaa03000000")
+
+
+class Dot11:
+    """802.11 data frames from Ethernet frames (see the docstring)."""
+
+    def __init__(self):
+        self.seq = 0
+
+    def data(self, dmac, smac, etype, payload, fwd, qos=False, wds=False):
+        fc0 = 0x88 if qos else 0x08
+        if wds:
+            fc1 = 0x03
+            a1, a2 = (BSSID2, BSSID) if fwd else (BSSID, BSSID2)
+            addrs = a1 + a2 + dmac
+        elif fwd:
+            fc1 = 0x01
+            addrs = BSSID + smac + dmac
+        else:
+            fc1 = 0x02
+            addrs = dmac + BSSID + smac
+        seqctl = struct.pack("<H", (self.seq << 4) & 0xFFF0)
+        self.seq = (self.seq + 1) & 0xFFF
+        hdr = bytes([fc0, fc1]) + struct.pack("<H", 0x002C) + addrs + seqctl
+        if wds:
+            hdr += smac
+        if qos:
+            hdr += b"\x00\x00"
+        return hdr + SNAP + struct.pack("!H", etype) + payload
+
+
+def fcs(frame):
+    return frame + struct.pack("<I", zlib.crc32(frame) & 0xFFFFFFFF)
+
+
+def radiotap_hdr():
+    # word0: TSFT(0) Flags(1) Rate(2) Channel(3) dBm signal(5) Antenna(11), radiotap
+    # namespace next (29), another word follows (31); word1: dBm signal(5) Antenna(11).
+    h = struct.pack("<BBHII", 0, 0, 34, 0xA000082F, 0x00000820)
+    h += b"\x00" * 4  # align TSFT to 8
+    h += struct.pack("<QBBHHbBbB", 0x1122334455, 0x10, 0x6C, 2437, 0x00C0, -42, 0, -44, 1)
+    assert len(h) == 34
+    return h
+
+
+def radiotap_extras():
+    """Frames without a readable packet: beacon, ACK, protected data, QoS Null (+FCS)."""
+    bcast = b"\xff" * 6
+    beacon = (bytes([0x80, 0x00]) + b"\x00\x00" + bcast + BSSID + BSSID + b"\x00\x00"
+              + struct.pack("<QHH", 0, 100, 0x0401) + b"\x00\x05ctlab" + b"\x01\x01\x82")
+    ack = bytes([0xD4, 0x00]) + b"\x00\x00" + CLIENT_MAC
+    prot = (bytes([0x08, 0x41]) + b"\x2c\x00" + BSSID + CLIENT_MAC + bytes.fromhex("029900000002")
+            + b"\x10\x00" + bytes.fromhex("0100002000000000") + bytes(range(40)) + b"\x00" * 8)
+    qnull = (bytes([0xC8, 0x01]) + b"\x2c\x00" + BSSID + CLIENT_MAC + BSSID + b"\x20\x00"
+             + b"\x00\x00")
+    return [radiotap_hdr() + fcs(f) for f in (beacon, ack, prot, qnull)]
+
+
+def ppi_hdr():
+    common = struct.pack("<QHHHHBBbb", 0x1122334455, 0x0001, 108, 2437, 0x00C0, 0, 0, -42, -95)
+    assert len(common) == 20
+    return struct.pack("<BBHI", 0, 0, 8 + 4 + len(common), 105) + struct.pack("<HH", 2, 20) + common
+
+
+def avs_hdr(s, sub):
+    return struct.pack("!IIQQIIIIIIiiII", 0x80211001, 64, s * 1000000 + sub, s * 1000000 + sub,
+                       4, 6, 540, 0, 0, 2, -42, -95, 1, 1)
+
+
+def prism_hdr(s):
+    h = struct.pack("<II16s", 0x44, 144, b"wlan0")
+    items = [(0x00010044, s & 0xFFFFFFFF), (0x00020044, 0), (0x00030044, 6), (0x00040044, 0),
+             (0x00050044, 0), (0x00060044, 0), (0x00070044, 0), (0x00080044, 108),
+             (0x00090044, 0), (0x000A0044, 0)]
+    for did, val in items:
+        h += struct.pack("<IHHI", did, 0, 4, val)
+    assert len(h) == 144
+    return h
+
+
+def gtpu(i, fwd, payload):
+    teid = 0x1001 if fwd else 0x2002
+    kind = i % 3
+    if kind == 0:
+        opt = b""
+        flags = 0x30
+    elif kind == 1:
+        flags = 0x32
+        opt = struct.pack("!HBB", i & 0xFFFF, 0, 0)
+    else:
+        flags = 0x34
+        pdu = bytes([1, 0x10 if fwd else 0x00, 0x09, 0x40])
+        port = bytes([1, 0x08, 0x68, 0x00])
+        opt = struct.pack("!HBB", 0, 0, 0x85) + pdu + port
+    return struct.pack("!BBHI", flags, 255, len(opt) + len(payload), teid) + opt + payload
+
+
+def ayiya(fwd, s, next_hdr, payload):
+    ident = bytes.fromhex("fd990000000000000000000000000001" if fwd
+                          else "fd990000000000000000000000000002")
+    return (bytes([0x41, 0x52, 0x11, next_hdr]) + struct.pack("!I", s & 0xFFFFFFFF) + ident
+            + hashlib.sha1(payload).digest() + payload)
+
+
 def split_eth(frame):
     etype = struct.unpack("!H", frame[12:14])[0]
     return frame[:6], frame[6:12], etype, frame[14:]
@@ -127,6 +273,7 @@ def main():
         return
 
     outer = Outer()
+    dot11 = Dot11()
     v6_af = [24, 28, 30]
     v6_count = 0
     res = []
@@ -214,6 +361,39 @@ def main():
                 continue
             sp, dp = (40001, 3544) if fwd else (3544, 40001)
             new = dmac + smac + b"\x08\x00" + outer.udp(fwd, sp, dp, payload)
+        elif mode in ("wlan", "radiotap", "ppi", "avs", "prism"):
+            out_lt = {"wlan": 105, "radiotap": 127, "ppi": 192, "avs": 163, "prism": 119}[mode]
+            if mode == "radiotap" and not res:
+                res.extend((s, sub, len(x), x) for x in radiotap_extras())
+            if mode == "wlan":
+                new = dot11.data(dmac, smac, etype, payload, fwd)
+            elif mode == "radiotap":
+                new = radiotap_hdr() + fcs(dot11.data(dmac, smac, etype, payload, fwd, qos=True))
+            elif mode == "ppi":
+                new = ppi_hdr() + fcs(dot11.data(dmac, smac, etype, payload, fwd, qos=True, wds=True))
+            elif mode == "avs":
+                new = avs_hdr(s, sub) + dot11.data(dmac, smac, etype, payload, fwd)
+            else:
+                new = prism_hdr(s) + dot11.data(dmac, smac, etype, payload, fwd, qos=True)
+        elif mode == "gtpu":
+            if not is_ip:
+                continue
+            new = dmac + smac + b"\x08\x00" + outer.udp(fwd, 2152, 2152, gtpu(len(res), fwd, payload))
+        elif mode == "greudp":
+            if not is_ip:
+                continue
+            gre = struct.pack("!HH", 0, etype) if fwd else struct.pack("!HHI", 0x2000, etype, 0xABCD)
+            sport = 49152 + (0x11 if fwd else 0x22)
+            new = dmac + smac + b"\x08\x00" + outer.udp(fwd, sport, 4754, gre + payload)
+        elif mode == "aruba":
+            gre = struct.pack("!HH", 0, 0x8200 if fwd else 0x8210)
+            new = dmac + smac + b"\x08\x00" + outer.ip4(
+                fwd, 47, gre + dot11.data(dmac, smac, etype, payload, fwd))
+        elif mode == "ayiya":
+            if not is_ip:
+                continue
+            new = dmac + smac + b"\x08\x00" + outer.udp(
+                fwd, 5072, 5072, ayiya(fwd, s, 41 if v6 else 4, payload))
         else:
             raise SystemExit("unknown mode " + mode)
         res.append((s, sub, orig + (len(new) - len(frame)), new))

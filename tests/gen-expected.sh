@@ -19,7 +19,9 @@ export LC_ALL=C
 
 # Ports used by the lab that tshark does not map by default (8081 http, 8443 tls);
 # Teredo (udp 3544), VXLAN (4789), Geneve (6081), ERSPAN II/III, VN-Tag and E-Tag
-# are decoded by tshark 4.0 without help.
+# are decoded by tshark 4.0 without help, and so are the issue-14 captures: 802.11
+# (plain, radiotap, PPI, AVS, Prism), NFLOG, GTP-U (udp 2152), GRE-in-UDP (udp 4754),
+# Aruba GRE 0x8200/0x8210 and AYIYA (udp 5072). Default: every capture in captures/.
 TSHARK_OPTS=(-n -2
   -d tcp.port==8081,http -d tcp.port==8443,tls
   -o tcp.desegment_tcp_streams:TRUE -o tcp.reassemble_out_of_order:TRUE

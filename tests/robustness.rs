@@ -8,7 +8,9 @@ use proptest::prelude::*;
 use std::path::Path;
 use std::process::Command;
 
-const LINKTYPES: [u16; 14] = [0, 1, 9, 12, 14, 50, 51, 101, 104, 108, 113, 228, 229, 276];
+const LINKTYPES: [u16; 20] = [
+    0, 1, 9, 12, 14, 50, 51, 101, 104, 105, 108, 113, 119, 127, 163, 192, 228, 229, 239, 276,
+];
 
 /// Every frame of a few real captures, with its link type.
 fn real_frames() -> Vec<(u16, Vec<u8>)> {
@@ -20,6 +22,9 @@ fn real_frames() -> Vec<(u16, Vec<u8>)> {
         "sll2-malicious.pcap",
         "frag-ipv6-dns.pcap",
         "eth-edge-cases.pcap",
+        "wlan-radiotap-malicious.pcap",
+        "gtpu-malicious.pcap",
+        "nflog-malicious.pcap",
     ] {
         let p = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("captures")

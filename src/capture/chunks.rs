@@ -231,9 +231,7 @@ impl<R: Read> ChunkReader<R> {
         let want = need.max(carry + 1).max(WINDOW) as u64;
         let end = start.saturating_add(want).min(size).max(pos);
         self.eof = end >= size;
-        let page = 4096u64;
-        let aligned = start - start % page;
-        let skip = (start - aligned) as usize;
+        let (aligned, skip) = align_down(start, page_size());
         let (Ok(map_len), Ok(off)) = (
             usize::try_from(end - aligned),
             libc::off_t::try_from(aligned),
@@ -258,7 +256,7 @@ impl<R: Read> ChunkReader<R> {
         // A file not in the page cache yet (its window's last page is not): start reading
         // all of the window now. On a cached file the advice would only walk the cache
         // again, a tenth of the reader's time on a cached 1.5 GB capture.
-        if !last_page_cached(base, map_len) {
+        if !last_page_cached(base, map_len, page_size()) {
             // SAFETY: advice on our own fresh mapping; failure only costs speed.
             unsafe {
                 libc::madvise(base, map_len, libc::MADV_WILLNEED);
@@ -278,9 +276,38 @@ impl<R: Read> ChunkReader<R> {
     }
 }
 
+/// The system's page size, asked once. mmap file offsets must be multiples of it, and it is
+/// not 4 KiB everywhere: 16 KiB on Apple-silicon and some arm64 kernels, 64 KiB on some
+/// arm64 and ppc64 ones. Should sysconf fail, 64 KiB: every smaller power-of-two page
+/// divides it, so offsets aligned to it are aligned to the real page whatever it is.
+pub fn page_size() -> u64 {
+    static PAGE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions and only reads system configuration.
+        let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        u64::try_from(n)
+            .ok()
+            .filter(|n| n.is_power_of_two() && *n >= 4096)
+            .unwrap_or(64 << 10)
+    })
+}
+
+/// Where a mapping that must hold file byte `start` begins: the page boundary at or
+/// before it (mmap's offset), and how far into the mapping `start` lies. Pure, with the
+/// page size a parameter, so that it is testable for any page size.
+fn align_down(start: u64, page: u64) -> (u64, usize) {
+    let aligned = start - start % page;
+    (aligned, (start - aligned) as usize)
+}
+
+/// Offset, in a mapping of `len` bytes, of the start of its last page.
+fn last_page_offset(len: usize, page: usize) -> usize {
+    len.saturating_sub(1) / page * page
+}
+
 /// Whether the last page of a fresh file mapping (`base`, `len` > 0) is in the page cache.
-fn last_page_cached(base: *mut libc::c_void, len: usize) -> bool {
-    let last = len.saturating_sub(1) / 4096 * 4096;
+fn last_page_cached(base: *mut libc::c_void, len: usize, page: u64) -> bool {
+    let last = last_page_offset(len, usize::try_from(page).unwrap_or(usize::MAX));
     let mut v = [0u8; 1];
     // SAFETY: `base + last` is a page-aligned address inside our own mapping, and `v` has
     // room for the one page asked about.
@@ -374,6 +401,47 @@ mod tests {
         assert_eq!((r.ts_ns, r.caplen, r.orig_len), (7_000_000_005, 60, 1514));
         assert!(record(&rec, 1, h).is_none());
         assert!(record(&rec, usize::MAX - 3, h).is_none());
+    }
+
+    #[test]
+    fn alignment_for_4k_16k_and_64k_pages() {
+        for page in [4u64 << 10, 16 << 10, 64 << 10] {
+            for start in [
+                0u64,
+                1,
+                24,
+                page - 1,
+                page,
+                page + 1,
+                3 * page + 7,
+                (8 << 20) + 24,
+                (1 << 40) + page / 2,
+            ] {
+                let (aligned, skip) = align_down(start, page);
+                assert_eq!(aligned % page, 0, "page {page} start {start}");
+                assert!(aligned <= start && start - aligned < page);
+                assert_eq!(aligned + skip as u64, start);
+            }
+            // Exact values, worked out by hand for each page size.
+            assert_eq!(align_down(page + 24, page), (page, 24));
+            assert_eq!(
+                align_down(5 * page - 1, page),
+                (4 * page, page as usize - 1)
+            );
+            let p = page as usize;
+            assert_eq!(last_page_offset(1, p), 0);
+            assert_eq!(last_page_offset(p, p), 0);
+            assert_eq!(last_page_offset(p + 1, p), p);
+            assert_eq!(last_page_offset(3 * p, p), 2 * p);
+        }
+        // A 4 KiB boundary is not a 16 KiB or 64 KiB one: 20 KiB + 24 maps from 20 KiB on
+        // a 4 KiB system, from 16 KiB on the others.
+        let start = (20 << 10) + 24;
+        assert_eq!(align_down(start, 4 << 10), (20 << 10, 24));
+        assert_eq!(align_down(start, 16 << 10), (16 << 10, (4 << 10) + 24));
+        assert_eq!(align_down(start, 64 << 10), (0, (20 << 10) + 24));
+        let page = page_size();
+        assert!(page.is_power_of_two() && page >= 4096);
     }
 
     #[test]

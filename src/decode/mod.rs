@@ -4,8 +4,10 @@
 //! [`decode_ip_payload`].
 //!
 //! IP, TCP and UDP headers are parsed with `etherparse`. The layers etherparse does not know
-//! (MPLS, PPPoE, VN-Tag, E-Tag, SLL/SLL2, BSD null, PPP, Cisco HDLC, GRE/ERSPAN, VXLAN,
-//! Geneve, Teredo) are a few bytes each and are peeled by hand in `link` and `tunnel`.
+//! (MPLS, PPPoE, VN-Tag, E-Tag, SLL/SLL2, BSD null, PPP, Cisco HDLC, IEEE 802.11 with its
+//! radiotap/PPI/AVS/Prism radio headers, NFLOG, GRE/ERSPAN, GRE over UDP, Aruba GRE, VXLAN,
+//! Geneve, GTP-U, AYIYA, Teredo) are a few bytes each and are peeled by hand in `link` and
+//! `tunnel`.
 
 pub mod defrag;
 mod link;
@@ -30,6 +32,11 @@ pub enum DecodeError {
     Malformed(&'static str),
     #[error("encapsulation nested deeper than {MAX_ENCAP_DEPTH}")]
     TooDeep,
+    /// Not an error: a frame that by design carries no packet we can read (an 802.11
+    /// management or encrypted frame, an NFLOG message without payload). The string is
+    /// the counter name itself.
+    #[error("skipped: {0}")]
+    Skipped(&'static str),
 }
 
 impl DecodeError {
@@ -50,6 +57,15 @@ impl DecodeError {
                 "erspan" => "truncated_erspan",
                 "vxlan" => "truncated_vxlan",
                 "geneve" => "truncated_geneve",
+                "radiotap" => "truncated_radiotap",
+                "ppi" => "truncated_ppi",
+                "avs" => "truncated_avs",
+                "prism" => "truncated_prism",
+                "wlan" => "truncated_wlan",
+                "llc" => "truncated_llc",
+                "nflog" => "truncated_nflog",
+                "gtpu" => "truncated_gtpu",
+                "ayiya" => "truncated_ayiya",
                 _ => "truncated_link",
             },
             DecodeError::Malformed(what) => match *what {
@@ -57,9 +73,17 @@ impl DecodeError {
                 "ipv4" => "malformed_ipv4",
                 "ipv6" => "malformed_ipv6",
                 "tcp" => "malformed_tcp",
+                "radiotap" => "malformed_radiotap",
+                "ppi" => "malformed_ppi",
+                "avs" => "malformed_avs",
+                "prism" => "malformed_prism",
+                "wlan" => "malformed_wlan",
+                "nflog" => "malformed_nflog",
+                "gtpu" => "malformed_gtpu",
                 _ => "malformed_other",
             },
             DecodeError::TooDeep => "encap_too_deep",
+            DecodeError::Skipped(reason) => reason,
         }
     }
 }
@@ -369,5 +393,106 @@ pub fn decode_ip_payload(
             transport: Transport::Other(proto),
             encap,
         })),
+    }
+}
+
+/// Packets for the decoder tests, built field by field.
+#[cfg(test)]
+pub(crate) mod testpkt {
+    use super::{decode, DecodeError, Outcome, Transport};
+
+    /// An IPv4/UDP packet 10.0.0.1:1111 -> 10.0.0.2:2222 carrying `payload` (checksums 0:
+    /// the decoder does not verify them).
+    pub fn ipv4_udp(payload: &[u8]) -> Vec<u8> {
+        let total = (20 + 8 + payload.len()) as u16;
+        let mut p = vec![
+            0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        p[2..4].copy_from_slice(&total.to_be_bytes());
+        p.extend_from_slice(&1111u16.to_be_bytes());
+        p.extend_from_slice(&2222u16.to_be_bytes());
+        p.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        p.extend_from_slice(&[0, 0]);
+        p.extend_from_slice(payload);
+        p
+    }
+
+    /// An IPv6/UDP packet fd00::1:3333 -> fd00::2:4444 carrying `payload`.
+    pub fn ipv6_udp(payload: &[u8]) -> Vec<u8> {
+        let plen = (8 + payload.len()) as u16;
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&plen.to_be_bytes());
+        p.extend_from_slice(&[17, 64]);
+        let mut a = [0u8; 16];
+        a[0] = 0xfd;
+        a[15] = 1;
+        p.extend_from_slice(&a);
+        a[15] = 2;
+        p.extend_from_slice(&a);
+        p.extend_from_slice(&3333u16.to_be_bytes());
+        p.extend_from_slice(&4444u16.to_be_bytes());
+        p.extend_from_slice(&plen.to_be_bytes());
+        p.extend_from_slice(&[0, 0]);
+        p.extend_from_slice(payload);
+        p
+    }
+
+    /// An outer IPv4/UDP datagram 192.0.2.1 -> 192.0.2.2 between the given ports.
+    pub fn outer_udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut p = ipv4_udp(payload);
+        p[12..20].copy_from_slice(&[192, 0, 2, 1, 192, 0, 2, 2]);
+        p[20..22].copy_from_slice(&sport.to_be_bytes());
+        p[22..24].copy_from_slice(&dport.to_be_bytes());
+        p
+    }
+
+    /// An outer IPv4 packet of protocol `proto` carrying `payload`.
+    pub fn outer_ip(proto: u8, payload: &[u8]) -> Vec<u8> {
+        let total = (20 + payload.len()) as u16;
+        let mut p = vec![
+            0x45, 0, 0, 0, 0, 2, 0x40, 0, 64, proto, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
+        ];
+        p[2..4].copy_from_slice(&total.to_be_bytes());
+        p.extend_from_slice(payload);
+        p
+    }
+
+    /// The decoded UDP packet's (source port, destination port, payload, tunnels); panics
+    /// with the outcome when it is anything else.
+    pub fn udp_of(lt: u16, frame: &[u8]) -> (u16, u16, Vec<u8>, u8) {
+        match decode(lt, frame) {
+            Ok(Outcome::Packet(d)) => match d.transport {
+                Transport::Udp {
+                    sport,
+                    dport,
+                    payload,
+                } => (sport, dport, payload.to_vec(), d.encap.tunnels),
+                other => panic!("not UDP: {other:?}"),
+            },
+            other => panic!("not a packet: {other:?}"),
+        }
+    }
+
+    /// The counter name of a decode failure, "not_ip" for a non-IP frame, "packet" for a
+    /// decoded one.
+    pub fn verdict(lt: u16, frame: &[u8]) -> &'static str {
+        match decode(lt, frame) {
+            Ok(Outcome::Packet(_)) | Ok(Outcome::Fragment(_)) => "packet",
+            Ok(Outcome::NotIp) => "not_ip",
+            Err(e) => DecodeError::reason(&e),
+        }
+    }
+
+    /// Deterministic pseudo-random bytes (xorshift), for garbage-input loops.
+    pub fn noise(seed: u64, n: usize) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect()
     }
 }
