@@ -4,7 +4,10 @@ use cloudtap::decode::defrag::{DefragConfig, Defragmenter};
 use cloudtap::decode::{decode, decode_ip_payload, Outcome};
 use libfuzzer_sys::fuzz_target;
 
-const LINKTYPES: [u16; 14] = [0, 1, 9, 12, 14, 50, 51, 101, 104, 108, 113, 228, 229, 276];
+// 105 802.11, 119 Prism, 127 radiotap, 163 AVS, 192 PPI, 239 NFLOG (issue 14).
+const LINKTYPES: [u16; 20] = [
+    0, 1, 9, 12, 14, 50, 51, 101, 104, 105, 108, 113, 119, 127, 163, 192, 228, 229, 239, 276,
+];
 
 fuzz_target!(|data: &[u8]| {
     if data.is_empty() {
