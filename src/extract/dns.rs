@@ -4,9 +4,10 @@
 //! does not know (`InvalidQueryType(65)` for HTTPS, which browsers send beside every A/AAAA;
 //! likewise SVCB/64 and CAA/257), and `simple-dns` 0.11 still rejects unassigned types. A
 //! sensor must get the name out of a query of any type, so this parser treats types and
-//! classes as plain numbers. It is strict about the wire format instead: compression pointers
-//! must point strictly backwards (no loops), labels are at most 63 bytes, names at most 255,
-//! and every read is bounds-checked.
+//! classes as plain numbers. It is strict about the wire format instead: a name follows at most
+//! MAX_POINTER_HOPS compression pointers (so a loop ends in an error), labels are at most 63
+//! bytes, names at most 255, and every read is bounds-checked. Pointers may point forward:
+//! RFC 1035 only says "a prior occurrence", but real resolvers and tshark accept forward ones.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -16,7 +17,7 @@ pub enum DnsError {
     ShortHeader,
     #[error("name runs past the end of the message")]
     NameTruncated,
-    #[error("compression pointer does not point backwards (loop or forward reference)")]
+    #[error("compression pointer outside the message, or a chain of pointers (a loop)")]
     BadPointer,
     #[error("label longer than 63 bytes")]
     LabelTooLong,
@@ -101,9 +102,9 @@ pub fn read_name(msg: &[u8], mut pos: usize) -> Result<(String, usize), DnsError
     let mut out = String::new();
     let mut wire_len = 0usize;
     let mut end_after: Option<usize> = None;
-    // Every pointer must go strictly below the start of the label sequence it interrupts,
-    // so the walk is finite; `floor` is that bound.
-    let mut floor = pos;
+    let mut hops = 0usize;
+    // Labels grow `wire_len` (capped at 255) and pointers grow `hops` (capped at
+    // MAX_POINTER_HOPS): every pass grows one of them, so the walk ends even on a loop.
     loop {
         let len = *msg.get(pos).ok_or(DnsError::NameTruncated)?;
         match len & 0xc0 {
@@ -141,19 +142,26 @@ pub fn read_name(msg: &[u8], mut pos: usize) -> Result<(String, usize), DnsError
             }
             0xc0 => {
                 let ptr = usize::from(be16(msg, pos).ok_or(DnsError::NameTruncated)? & 0x3fff);
-                if ptr >= floor {
+                hops += 1;
+                if ptr >= msg.len() || hops > MAX_POINTER_HOPS {
                     return Err(DnsError::BadPointer);
                 }
                 if end_after.is_none() {
                     end_after = Some(pos + 2);
                 }
-                floor = ptr;
                 pos = ptr;
             }
             _ => return Err(DnsError::LabelTooLong),
         }
     }
 }
+
+/// Most compression pointers one name may follow. A name is at most 255 bytes, so at most
+/// 127 labels (a length byte and one character each); a useful pointer is followed by at
+/// least one label, so a valid name never needs more than 128 jumps. A longer chain is a loop
+/// or pointers to pointers, rejected. The bound (not "pointers go backwards only", which
+/// rejected the forward pointers real resolvers emit) is what keeps loops finite.
+pub const MAX_POINTER_HOPS: usize = 128;
 
 /// Parses a whole DNS message (UDP payload, or one TCP-framed message without its length).
 pub fn parse(msg: &[u8]) -> Result<Message, DnsError> {
@@ -462,5 +470,61 @@ mod tests {
         let mut m = query(1, "a", 1);
         m[4] = 0xff;
         assert_eq!(parse(&m), Err(DnsError::BadCounts));
+    }
+
+    /// Header of a one-question query; the caller appends the question.
+    fn header() -> Vec<u8> {
+        vec![0, 7, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]
+    }
+
+    #[test]
+    fn forward_pointer_is_followed() {
+        // Question name = "www" + pointer FORWARD to "example.com" stored after the question
+        // (an additional-section-like blob the pointer reaches ahead of itself).
+        let mut m = header();
+        m.extend_from_slice(&[3, b'w', b'w', b'w', 0xc0, 0]);
+        let ptr_at = m.len() - 1;
+        m.extend_from_slice(&[0, 1, 0, 1]);
+        let target = m.len();
+        m[ptr_at] = target as u8;
+        m.extend_from_slice(&[7]);
+        m.extend_from_slice(b"example");
+        m.extend_from_slice(&[3, b'c', b'o', b'm', 0]);
+        let (name, end) = read_name(&m, 12).expect("forward pointer accepted");
+        assert_eq!(name, "www.example.com");
+        assert_eq!(end, 12 + 6, "the name's own bytes end after the pointer");
+        let p = parse(&m).expect("parses");
+        assert_eq!(p.questions[0].name, "www.example.com");
+        assert_eq!(p.questions[0].qtype, 1);
+    }
+
+    #[test]
+    fn pointer_loop_is_an_error_not_a_hang() {
+        // Two pointers pointing at each other: 12 -> 14 -> 12 -> ...
+        let mut m = header();
+        m.extend_from_slice(&[0xc0, 14, 0xc0, 12, 0, 1, 0, 1]);
+        assert_eq!(read_name(&m, 12), Err(DnsError::BadPointer));
+        // A loop that adds a label on each turn ends on the name length instead.
+        let mut m = header();
+        m.extend_from_slice(&[1, b'a', 0xc0, 12, 0, 1, 0, 1]);
+        assert_eq!(read_name(&m, 12), Err(DnsError::NameTooLong));
+    }
+
+    #[test]
+    fn chain_past_the_hop_limit_is_rejected_and_at_the_limit_accepted() {
+        // A chain of `n` pointers, each to the next, then the name "a": n hops.
+        let chain = |n: usize| -> Vec<u8> {
+            let mut m = header();
+            for i in 0..n {
+                let next = 12 + 2 * (i + 1);
+                m.extend_from_slice(&[0xc0 | (next >> 8) as u8, next as u8]);
+            }
+            m.extend_from_slice(&[1, b'a', 0, 0, 1, 0, 1]);
+            m
+        };
+        let ok = chain(MAX_POINTER_HOPS);
+        assert_eq!(read_name(&ok, 12).map(|r| r.0), Ok("a".to_string()));
+        let bad = chain(MAX_POINTER_HOPS + 1);
+        assert_eq!(read_name(&bad, 12), Err(DnsError::BadPointer));
     }
 }

@@ -1,6 +1,14 @@
 //! HTTP/1.x request extraction over a reassembled client stream: every request of a
 //! keep-alive or pipelined connection, headers split across any number of segments, bodies
-//! (Content-Length or chunked) skipped without buffering. Header parsing is `httparse`.
+//! (Content-Length or chunked) skipped without buffering.
+//!
+//! The request head parser is our own and as lenient as Suricata's (libhtp) and Zeek's: a
+//! sensor must read what servers accept, not what the RFC allows. The method is the first
+//! token of the request line (any RFC 7230 token, not a fixed list, once the line ends in an
+//! HTTP version), the version its last token, the URI what lies between (spaces included, or
+//! empty); a header line without a colon is skipped, not the request; obsolete line folding
+//! joins a continuation line to the header before it. After a capture gap the stream
+//! resynchronises on the next request line.
 
 /// Largest request head (request line plus headers) we buffer before giving up on it.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -51,7 +59,20 @@ pub struct Request {
     pub content_type: Option<String>,
 }
 
+/// RFC 7230 `tchar`: the bytes a method token (and a header name) is made of.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Longest method token considered (the known ones are at most 11 bytes; custom ones a bit
+/// longer); bounds the look at a line start.
+const MAX_METHOD_LEN: usize = 24;
+
 /// Does `d` begin with a request line start (`METHOD SP`)? `None` when too short to tell.
+///
+/// A well-known method followed by a space is enough. Any other token (RFC 7230 tchar)
+/// counts only when its whole first line is present and ends in an HTTP version, so that
+/// other text protocols ("EHLO host", "USER name") are not taken for HTTP.
 pub fn starts_with_request(d: &[u8]) -> Option<bool> {
     let mut undecided = false;
     for m in METHODS {
@@ -63,11 +84,172 @@ pub fn starts_with_request(d: &[u8]) -> Option<bool> {
             undecided = true;
         }
     }
-    if undecided {
-        None
-    } else {
-        Some(false)
+    let tok = d
+        .iter()
+        .take(MAX_METHOD_LEN + 1)
+        .take_while(|b| is_tchar(**b))
+        .count();
+    match d.get(tok) {
+        Some(b' ') if tok > 0 && tok <= MAX_METHOD_LEN => {
+            let Some(nl) = d.iter().take(MAX_HEADER_BYTES).position(|b| *b == b'\n') else {
+                return if d.len() < MAX_HEADER_BYTES {
+                    None
+                } else {
+                    Some(false)
+                };
+            };
+            Some(version_of_line(&d[..nl]).is_some())
+        }
+        None if tok <= MAX_METHOD_LEN => None,
+        _ if undecided => None,
+        _ => Some(false),
     }
+}
+
+/// The HTTP version a request line ends with ("HTTP/1.1" -> Some("HTTP/1.1")).
+fn version_of_line(line: &[u8]) -> Option<&'static str> {
+    let line = trim(line);
+    let start = line
+        .iter()
+        .rposition(|b| *b == b' ' || *b == b'\t')
+        .map_or(0, |p| p + 1);
+    if start == 0 {
+        return None;
+    }
+    protocol_name(&line[start..])
+}
+
+/// `HTTP/x.y` -> its name; the versions HTTP/1.x parsers meet are named, others fall back to
+/// "HTTP/1.1" (how the request is parsed).
+fn protocol_name(tok: &[u8]) -> Option<&'static str> {
+    let v = tok.strip_prefix(b"HTTP/")?;
+    if !(v.len() == 3 && v[0].is_ascii_digit() && v[1] == b'.' && v[2].is_ascii_digit()) {
+        return None;
+    }
+    Some(match v {
+        b"0.9" => "HTTP/0.9",
+        b"1.0" => "HTTP/1.0",
+        b"2.0" => "HTTP/2.0",
+        _ => "HTTP/1.1",
+    })
+}
+
+/// Strips spaces, tabs and a trailing CR from both ends.
+fn trim(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t' | b'\r', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t' | b'\r'] = v {
+        v = rest;
+    }
+    v
+}
+
+/// One parsed request head: the request line's parts and the header fields.
+#[derive(Debug, Default)]
+struct Head {
+    method: String,
+    uri: String,
+    protocol: &'static str,
+    headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Header lines skipped (no colon, or a name that is not a token).
+    invalid_lines: usize,
+    /// Headers past MAX_HEADERS, not kept.
+    dropped_headers: usize,
+}
+
+enum HeadStatus {
+    Partial,
+    /// Bytes the head took, and the head.
+    Complete(usize, Head),
+    Invalid,
+}
+
+/// Parses a request head at the start of `buf` (leniently, see the module comment).
+fn parse_head(buf: &[u8]) -> HeadStatus {
+    // The head ends at the first empty line (CRLF CRLF, or bare LF LF as libhtp allows).
+    let mut end = None;
+    let mut line_start = 0;
+    let mut lines: Vec<&[u8]> = Vec::new();
+    // `buf` is at most MAX_HEADER_BYTES plus the segment just fed (the caller drops a longer
+    // partial head), and each pass moves `line_start` past one newline.
+    while let Some(p) = buf[line_start..].iter().position(|b| *b == b'\n') {
+        let line = &buf[line_start..line_start + p];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        line_start += p + 1;
+        if line.is_empty() {
+            end = Some(line_start);
+            break;
+        }
+        lines.push(line);
+    }
+    let Some(end) = end else {
+        return HeadStatus::Partial;
+    };
+    let Some((first, rest)) = lines.split_first() else {
+        return HeadStatus::Invalid;
+    };
+    let line = trim(first);
+    let mtok = line.iter().take_while(|b| is_tchar(**b)).count();
+    if mtok == 0 || !matches!(line.get(mtok), Some(b' ' | b'\t')) {
+        return HeadStatus::Invalid;
+    }
+    let Some(protocol) = version_of_line(line) else {
+        return HeadStatus::Invalid;
+    };
+    let vstart = line
+        .iter()
+        .rposition(|b| *b == b' ' || *b == b'\t')
+        .unwrap_or(line.len());
+    // The URI is everything between the method and the version, spaces included.
+    let uri = trim(line.get(mtok..vstart).unwrap_or(&[]));
+    let mut head = Head {
+        method: String::from_utf8_lossy(&line[..mtok]).into_owned(),
+        uri: String::from_utf8_lossy(uri).into_owned(),
+        protocol,
+        ..Head::default()
+    };
+    // A header line that failed ends any folding: a continuation after it is skipped too.
+    let mut can_fold = false;
+    for l in rest {
+        if matches!(l.first(), Some(b' ' | b'\t')) {
+            // Obsolete line folding (RFC 7230 3.2.4): one SP replaces the fold.
+            match head.headers.last_mut() {
+                Some((_, v)) if can_fold => {
+                    let more = trim(l);
+                    if !more.is_empty() && v.len() + more.len() < MAX_HEADER_BYTES {
+                        if !v.is_empty() {
+                            v.push(b' ');
+                        }
+                        v.extend_from_slice(more);
+                    }
+                }
+                _ => head.invalid_lines += 1,
+            }
+            continue;
+        }
+        let Some(colon) = l.iter().position(|b| *b == b':') else {
+            head.invalid_lines += 1;
+            can_fold = false;
+            continue;
+        };
+        // libhtp tolerates white space between the name and the colon.
+        let name = trim(&l[..colon]);
+        if name.is_empty() || !name.iter().all(|b| is_tchar(*b)) {
+            head.invalid_lines += 1;
+            can_fold = false;
+            continue;
+        }
+        if head.headers.len() >= MAX_HEADERS {
+            head.dropped_headers += 1;
+            can_fold = false;
+            continue;
+        }
+        head.headers
+            .push((name.to_vec(), trim(&l[colon + 1..]).to_vec()));
+        can_fold = true;
+    }
+    HeadStatus::Complete(end, head)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +273,13 @@ pub enum HttpSkip {
     HeaderTooLarge,
     Malformed,
     ResyncExhausted,
+    /// A header line without a colon (or with a name that is not a token): the line is
+    /// skipped, the request kept.
+    InvalidHeaderLine,
+    /// Headers past MAX_HEADERS in one request: ignored.
+    TooManyHeaders,
+    /// The capture lost bytes of the stream: the parser looked for the next request line.
+    Gap,
 }
 
 impl HttpSkip {
@@ -99,6 +288,9 @@ impl HttpSkip {
             HttpSkip::HeaderTooLarge => "http_header_too_large",
             HttpSkip::Malformed => "http_malformed_request",
             HttpSkip::ResyncExhausted => "http_resync_exhausted",
+            HttpSkip::InvalidHeaderLine => "http_invalid_header_line",
+            HttpSkip::TooManyHeaders => "http_too_many_headers",
+            HttpSkip::Gap => "http_gap_resync",
         }
     }
 }
@@ -134,6 +326,18 @@ impl RequestStream {
         } else {
             None
         }
+    }
+
+    /// The capture lost bytes of this stream (the reassembler skipped a hole): whatever the
+    /// parser was in (a head, a body, a chunk) is lost with them, so it looks for the next
+    /// request line in what follows.
+    pub fn gap(&mut self, skips: &mut Vec<HttpSkip>) {
+        if matches!(self.state, State::Done | State::Tunnel) {
+            return;
+        }
+        skips.push(HttpSkip::Gap);
+        self.buf.clear();
+        self.state = State::Resync;
     }
 
     /// Bytes currently buffered (bounded by MAX_HEADER_BYTES plus one segment).
@@ -195,16 +399,20 @@ impl RequestStream {
                         }
                         Some(true) => {}
                     }
-                    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-                    let mut req = httparse::Request::new(&mut headers);
-                    match req.parse(&self.buf) {
-                        Ok(httparse::Status::Complete(n)) => {
-                            let (r, body) = build(&req);
+                    match parse_head(&self.buf) {
+                        HeadStatus::Complete(n, head) => {
+                            for _ in 0..head.invalid_lines.min(MAX_HEADERS) {
+                                skips.push(HttpSkip::InvalidHeaderLine);
+                            }
+                            if head.dropped_headers > 0 {
+                                skips.push(HttpSkip::TooManyHeaders);
+                            }
+                            let (r, body) = build(&head);
                             out.push(r);
                             self.buf.drain(..n);
                             self.state = body;
                         }
-                        Ok(httparse::Status::Partial) => {
+                        HeadStatus::Partial => {
                             if self.buf.len() > MAX_HEADER_BYTES {
                                 skips.push(HttpSkip::HeaderTooLarge);
                                 self.buf.clear();
@@ -212,7 +420,7 @@ impl RequestStream {
                             }
                             return;
                         }
-                        Err(_) => {
+                        HeadStatus::Invalid => {
                             skips.push(HttpSkip::Malformed);
                             self.buf.drain(..1);
                             self.state = State::Resync;
@@ -359,42 +567,40 @@ pub fn split_host_port(h: &str) -> (String, Option<u16>) {
     }
 }
 
-fn build(req: &httparse::Request<'_, '_>) -> (Request, State) {
+fn build(head: &Head) -> (Request, State) {
     let mut r = Request {
-        method: req.method.unwrap_or("").to_string(),
-        uri: req.path.unwrap_or("").to_string(),
-        protocol: if req.version == Some(0) {
-            "HTTP/1.0"
-        } else {
-            "HTTP/1.1"
-        },
+        method: head.method.clone(),
+        uri: head.uri.clone(),
+        protocol: head.protocol,
         ..Request::default()
     };
     let mut body = State::Head;
-    for h in req.headers.iter() {
-        if h.name.eq_ignore_ascii_case("host") {
-            let (host, port) = split_host_port(&header_str(h.value));
+    for (name, value) in &head.headers {
+        let name = name.as_slice();
+        let value = value.as_slice();
+        if name.eq_ignore_ascii_case(b"host") {
+            let (host, port) = split_host_port(&header_str(value));
             r.host = Some(host);
             r.host_port = port;
-        } else if h.name.eq_ignore_ascii_case("user-agent") {
+        } else if name.eq_ignore_ascii_case(b"user-agent") {
             // Repeated User-Agent headers are joined with ", " as Suricata does; every
             // one of them is matched by the detect stage.
-            let ua = header_raw(h.value);
+            let ua = header_raw(value);
             r.user_agent = Some(match r.user_agent.take() {
                 Some(prev) => format!("{prev}, {ua}"),
                 None => ua,
             });
-            r.user_agents.push(header_raw(h.value));
-        } else if h.name.eq_ignore_ascii_case("content-type") {
-            r.content_type = Some(header_str(h.value));
-        } else if h.name.eq_ignore_ascii_case("content-length") {
-            if let Ok(n) = header_str(h.value).parse::<u64>() {
+            r.user_agents.push(header_raw(value));
+        } else if name.eq_ignore_ascii_case(b"content-type") {
+            r.content_type = Some(header_str(value));
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            if let Ok(n) = header_str(value).parse::<u64>() {
                 if n > 0 && body == State::Head {
                     body = State::Body(n);
                 }
             }
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding")
-            && header_str(h.value).to_ascii_lowercase().contains("chunked")
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding")
+            && header_str(value).to_ascii_lowercase().contains("chunked")
         {
             body = State::ChunkSize;
         }

@@ -55,9 +55,9 @@ pub enum AppStream {
         synced: bool,
         buf: Vec<u8>,
     },
-    Tls {
-        buf: Vec<u8>,
-    },
+    /// A TLS client: every plaintext ClientHello is reported (a second one after a
+    /// HelloRetryRequest too).
+    Tls(tls::ClientStream),
     Http(http::RequestStream),
     DnsTcp {
         buf: Vec<u8>,
@@ -87,11 +87,30 @@ impl AppStream {
     /// Bytes this stream holds in buffers (for the per-flow and global reassembly caps).
     pub fn buffered(&self) -> usize {
         match self {
-            AppStream::Undecided { buf, .. }
-            | AppStream::Tls { buf }
-            | AppStream::DnsTcp { buf } => buf.capacity(),
+            AppStream::Undecided { buf, .. } | AppStream::DnsTcp { buf } => buf.capacity(),
+            AppStream::Tls(t) => t.buffered(),
             AppStream::Http(h) => h.buffered(),
             AppStream::Probe { .. } | AppStream::Finished => 0,
+        }
+    }
+
+    /// The reassembler skipped a hole in this direction (bytes the capture lost). HTTP looks
+    /// for the next request line; a stream still undecided or TLS cannot continue past the
+    /// hole and stops (a TLS record boundary is lost with it).
+    pub fn gap(&mut self, skips: &mut Skips) {
+        match self {
+            AppStream::Http(h) => {
+                let mut errs = Vec::new();
+                h.gap(&mut errs);
+                for e in errs {
+                    skips.add(e.reason());
+                }
+            }
+            // Past a hole the next bytes are not the stream start: decide afresh, as for a
+            // connection picked up midway.
+            AppStream::Undecided { .. } => *self = AppStream::new(false),
+            AppStream::Tls(_) | AppStream::DnsTcp { .. } => *self = AppStream::Finished,
+            AppStream::Probe { .. } | AppStream::Finished => {}
         }
     }
 
@@ -136,24 +155,16 @@ impl AppStream {
     fn feed_decided(&mut self, data: &[u8], out: &mut Vec<Record>, skips: &mut Skips) {
         match self {
             AppStream::Undecided { .. } | AppStream::Finished => {}
-            AppStream::Tls { buf } => {
-                buf.extend_from_slice(data);
-                match tls::scan_client_stream(buf) {
-                    tls::Progress::NeedMore => {
-                        if buf.len() > tls::MAX_CLIENT_HELLO + 5 * 8 {
-                            skips.add("tls_client_hello_too_long");
-                            *self = AppStream::Finished;
-                        }
-                    }
-                    tls::Progress::NotTls => *self = AppStream::Finished,
-                    tls::Progress::Hello(h) => {
-                        out.push(Record::Tls(h));
-                        *self = AppStream::Finished;
-                    }
-                    tls::Progress::Error(e) => {
-                        skips.add(e.reason());
-                        *self = AppStream::Finished;
-                    }
+            AppStream::Tls(t) => {
+                let mut hellos = Vec::new();
+                let mut errs = Vec::new();
+                t.feed(data, &mut hellos, &mut errs);
+                for e in errs {
+                    skips.add(e.reason());
+                }
+                out.extend(hellos.into_iter().map(|h| Record::Tls(Box::new(h))));
+                if t.is_done() {
+                    *self = AppStream::Finished;
                 }
             }
             AppStream::Http(h) => {
@@ -174,7 +185,7 @@ impl AppStream {
             }
             AppStream::Probe { seen } => {
                 if tls::looks_like_tls(data) {
-                    *self = AppStream::Tls { buf: Vec::new() };
+                    *self = AppStream::Tls(tls::ClientStream::new());
                     self.feed_decided(data, out, skips);
                 } else if http::starts_with_request(data) == Some(true) {
                     *self = AppStream::Http(http::RequestStream::new(true));
@@ -216,7 +227,7 @@ fn decide(head: &[u8], synced: bool, (sport, dport): (u16, u16)) -> Option<AppSt
         return Some(if head.len() >= 6 && head[5] != 1 {
             AppStream::Finished
         } else {
-            AppStream::Tls { buf: Vec::new() }
+            AppStream::Tls(tls::ClientStream::new())
         });
     }
     match http::starts_with_request(head) {

@@ -5,7 +5,7 @@ mod shard;
 mod tcp;
 
 pub use shard::{shard_hash, ShardTable, SHARD_BUCKETS};
-pub use tcp::{TcpStream, MAX_OOO_BYTES, MAX_OOO_SEGMENTS};
+pub use tcp::{Delivery, SegmentOutcome, TcpStream, MAX_OOO_BYTES, MAX_OOO_SEGMENTS};
 
 use crate::detect::FlowContext;
 use crate::extract::AppStream;

@@ -1,6 +1,10 @@
 //! Per-direction TCP reassembly: in-order delivery of payload to the application parser,
 //! retransmissions trimmed, a bounded out-of-order queue, and a counted gap skip when the
-//! queue fills (a lost segment must not stall a stream forever).
+//! queue fills (a lost segment must not stall a stream forever) or when the peer acknowledges
+//! bytes the capture never had.
+//!
+//! Data on a SYN or SYN-ACK (TCP Fast Open, RFC 7413) is stream data: it starts one sequence
+//! number after the SYN's own, and enters reassembly like any other segment.
 
 /// Most out-of-order segments held per direction.
 pub const MAX_OOO_SEGMENTS: usize = 32;
@@ -13,6 +17,9 @@ pub struct TcpStream {
     next: Option<u32>,
     /// Whether the stream start (SYN) was seen.
     pub synced: bool,
+    /// Sequence number of the SYN while nothing has been delivered yet: a segment carrying
+    /// this number is the SYN itself (with Fast Open data), whose data starts at ISN + 1.
+    syn_seq: Option<u32>,
     ooo: Vec<(u32, Vec<u8>)>,
     ooo_bytes: usize,
 }
@@ -20,6 +27,15 @@ pub struct TcpStream {
 /// Sequence-space comparison: `a - b` as a signed distance.
 fn seq_diff(a: u32, b: u32) -> i64 {
     i64::from(a.wrapping_sub(b) as i32)
+}
+
+/// What the reassembler hands to the application parser, in stream order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery<'a> {
+    /// New in-order bytes.
+    Data(&'a [u8]),
+    /// This many bytes were skipped (lost to the capture); the next `Data` follows the hole.
+    Gap(u32),
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -31,6 +47,7 @@ pub struct SegmentOutcome {
 impl TcpStream {
     pub fn on_syn(&mut self, seq: u32) {
         self.next = Some(seq.wrapping_add(1));
+        self.syn_seq = Some(seq);
         self.synced = true;
         self.ooo.clear();
         self.ooo_bytes = 0;
@@ -48,8 +65,25 @@ impl TcpStream {
         self.ooo_bytes
     }
 
-    /// Accepts a segment; calls `deliver` with each contiguous run of new bytes in order.
+    /// Accepts a segment; calls `deliver` with each contiguous run of new bytes in order
+    /// (holes skipped silently; [`TcpStream::segment_events`] reports them).
     pub fn segment<F: FnMut(&[u8])>(
+        &mut self,
+        seq: u32,
+        payload: &[u8],
+        mut deliver: F,
+    ) -> SegmentOutcome {
+        self.segment_events(seq, payload, |d| {
+            if let Delivery::Data(b) = d {
+                deliver(b);
+            }
+        })
+    }
+
+    /// Accepts a segment (the SYN or SYN-ACK's own included, for Fast Open data); calls
+    /// `deliver` with each contiguous run of new bytes in order, and with `Gap` before bytes
+    /// that follow a skipped hole.
+    pub fn segment_events<F: FnMut(Delivery<'_>)>(
         &mut self,
         seq: u32,
         payload: &[u8],
@@ -59,6 +93,12 @@ impl TcpStream {
         if payload.is_empty() {
             return out;
         }
+        // The SYN occupies its own sequence number; its data (TFO) starts right after.
+        let seq = if self.syn_seq == Some(seq) {
+            seq.wrapping_add(1)
+        } else {
+            seq
+        };
         let next = *self.next.get_or_insert(seq);
         let d = seq_diff(seq, next);
         if d <= 0 {
@@ -67,7 +107,8 @@ impl TcpStream {
                 return out; // pure retransmission
             }
             let fresh = &payload[skip..];
-            deliver(fresh);
+            self.syn_seq = None;
+            deliver(Delivery::Data(fresh));
             self.next = Some(next.wrapping_add(fresh.len() as u32));
             self.drain(&mut deliver);
         } else {
@@ -76,22 +117,14 @@ impl TcpStream {
             {
                 // Give up on the hole: jump to the earliest held segment.
                 out.gaps += 1;
-                if let Some(min) = self
-                    .ooo
-                    .iter()
-                    .map(|(s, _)| *s)
-                    .min_by(|a, b| seq_diff(*a, next).cmp(&seq_diff(*b, next)))
-                {
-                    self.next = Some(min);
-                    self.drain(&mut deliver);
-                }
+                self.skip_to_held(&mut deliver);
                 if self.ooo.len() >= MAX_OOO_SEGMENTS
                     || self.ooo_bytes + payload.len() > MAX_OOO_BYTES
                 {
                     out.ooo_dropped += 1;
                     return out;
                 }
-                let inner = self.segment(seq, payload, deliver);
+                let inner = self.segment_events(seq, payload, deliver);
                 out.gaps += inner.gaps;
                 out.ooo_dropped += inner.ooo_dropped;
                 return out;
@@ -102,7 +135,52 @@ impl TcpStream {
         out
     }
 
-    fn drain<F: FnMut(&[u8])>(&mut self, deliver: &mut F) {
+    /// The other direction acknowledged `ack`. When bytes we hold lie at or below it while a
+    /// hole sits before them, the receiver has the hole's bytes and the sender will not send
+    /// them again: the capture lost them. Skip the hole now (reported as `Gap`) rather than
+    /// wait for the out-of-order queue to fill. Held data above `ack` does not count: the
+    /// acknowledgement may simply have been captured before the data.
+    pub fn on_peer_ack<F: FnMut(Delivery<'_>)>(
+        &mut self,
+        ack: u32,
+        mut deliver: F,
+    ) -> SegmentOutcome {
+        let mut out = SegmentOutcome::default();
+        let Some(next) = self.next else {
+            return out;
+        };
+        if seq_diff(ack, next) <= 0 {
+            return out;
+        }
+        let proven = self
+            .ooo
+            .iter()
+            .any(|(s, _)| seq_diff(*s, next) > 0 && seq_diff(*s, ack) < 0);
+        if proven {
+            out.gaps += 1;
+            self.skip_to_held(&mut deliver);
+        }
+        out
+    }
+
+    /// Jumps `next` to the earliest held segment (a `Gap` of the skipped length) and delivers
+    /// what is then in order.
+    fn skip_to_held<F: FnMut(Delivery<'_>)>(&mut self, deliver: &mut F) {
+        let Some(next) = self.next else { return };
+        if let Some(min) = self
+            .ooo
+            .iter()
+            .map(|(s, _)| *s)
+            .min_by(|a, b| seq_diff(*a, next).cmp(&seq_diff(*b, next)))
+        {
+            deliver(Delivery::Gap(min.wrapping_sub(next)));
+            self.syn_seq = None;
+            self.next = Some(min);
+            self.drain(deliver);
+        }
+    }
+
+    fn drain<F: FnMut(Delivery<'_>)>(&mut self, deliver: &mut F) {
         // Each pass removes one held segment, so this ends.
         loop {
             let Some(next) = self.next else { return };
@@ -113,7 +191,7 @@ impl TcpStream {
             self.ooo_bytes -= data.len();
             let skip = seq_diff(next, s) as usize;
             if skip < data.len() {
-                deliver(&data[skip..]);
+                deliver(Delivery::Data(&data[skip..]));
                 self.next = Some(next.wrapping_add((data.len() - skip) as u32));
             }
         }
