@@ -13,6 +13,7 @@ use crate::decode::defrag::{DefragConfig, Defragmenter};
 use crate::decode::{self, Decoded, Outcome, Transport};
 use crate::detect::{Action, Field, FlowContext, Hit, Ruleset, SeenHit};
 use crate::extract::{self, Record};
+use crate::flow::Delivery;
 use crate::flow::{
     shard_hash, Ended, FlowKey, FlowTable, ShardTable, DEFAULT_MAX_FLOWS,
     DEFAULT_MAX_REASSEMBLY_BYTES,
@@ -740,6 +741,34 @@ fn seen(hit: &Hit<'_>, field: Field, value: &str) -> SeenHit {
 }
 
 /// Worker choice for a packet: symmetric over the innermost address pair.
+/// Certificate names matched like an SNI: the subject alternative DNS names, and the
+/// subject's CN when it is not among them; `*.` dropped (a wildcard is for its parent's
+/// subdomains, which suffix entries match); at most `MAX_CERT_NAMES` (a CDN certificate
+/// lists hundreds, and the first ones name the service).
+fn cert_names(info: &extract::tls::ServerInfo) -> Vec<&str> {
+    let Some(c) = &info.cert else {
+        return Vec::new();
+    };
+    let cn = c
+        .subject
+        .split(", ")
+        .filter_map(|p| p.strip_prefix("CN="))
+        .last();
+    let mut out: Vec<&str> = Vec::new();
+    for n in c.sans.iter().map(String::as_str).chain(cn) {
+        let n = n.strip_prefix("*.").unwrap_or(n);
+        if !n.is_empty() && !out.contains(&n) {
+            out.push(n);
+        }
+        if out.len() >= MAX_CERT_NAMES {
+            break;
+        }
+    }
+    out
+}
+
+const MAX_CERT_NAMES: usize = 10;
+
 fn shard_of(p: &PacketRef<'_>) -> u64 {
     if let Some(h) = decode::fast_shard(p.linktype, p.data) {
         return h;
@@ -1019,6 +1048,8 @@ pub struct Worker {
     /// The capture the last packet came from (`in_iface` of flow records).
     source: Arc<str>,
     records: Vec<Record>,
+    /// Records of the other direction, read when this packet's ACK skipped a capture hole.
+    peer_records: Vec<Record>,
     /// When the reader started the batch being processed (latency origin of its events).
     batch_at: Instant,
     /// Processing time of sampled packets, nanoseconds.
@@ -1053,6 +1084,7 @@ impl Worker {
             context_observations: cfg.context_observations,
             source: Arc::from(""),
             records: Vec::new(),
+            peer_records: Vec::new(),
             batch_at: Instant::now(),
             pkt_ns: Hist::new(),
             dns_hosts: Default::default(),
@@ -1316,12 +1348,27 @@ impl Worker {
                 if t.fin || t.rst {
                     flow.closed = true;
                 }
+                // The peer acknowledged bytes of the other direction that the capture never
+                // had: that hole will not be filled; skip it now so what follows is read
+                // (HTTP resynchronises on the next request line).
+                if t.ack_flag && !flow.app[1 - dir].is_finished() {
+                    let app = &mut flow.app[1 - dir];
+                    let skips = &mut self.c.skips;
+                    let peer = &mut self.peer_records;
+                    let o = flow.tcp[1 - dir].on_peer_ack(t.ack, |d| match d {
+                        Delivery::Data(data) => app.feed(data, (dport, sport), peer, skips),
+                        Delivery::Gap(_) => app.gap(skips),
+                    });
+                    self.c.tcp_ooo_dropped += o.ooo_dropped;
+                    self.c.tcp_gaps += o.gaps;
+                }
                 if !t.payload.is_empty() {
                     let before = flow.buffered(dir);
                     let app = &mut flow.app[dir];
                     let skips = &mut self.c.skips;
-                    let o = flow.tcp[dir].segment(t.seq, t.payload, |data| {
-                        app.feed(data, (sport, dport), &mut records, skips);
+                    let o = flow.tcp[dir].segment_events(t.seq, t.payload, |d| match d {
+                        Delivery::Data(data) => app.feed(data, (sport, dport), &mut records, skips),
+                        Delivery::Gap(_) => app.gap(skips),
                     });
                     self.c.tcp_ooo_dropped += o.ooo_dropped;
                     self.c.tcp_gaps += o.gaps;
@@ -1389,20 +1436,33 @@ impl Worker {
             };
             self.flow_address(key, meta);
         }
-        if records.is_empty() {
+        if records.is_empty() && self.peer_records.is_empty() {
             self.records = records;
             return;
         }
         let iface = source.clone();
-        for rec in records.drain(..) {
+        let mut peer = std::mem::take(&mut self.peer_records);
+        let this = records.drain(..).map(|r| (r, false));
+        let other = peer.drain(..).map(|r| (r, true));
+        let all: Vec<(Record, bool)> = this.chain(other).collect();
+        for (rec, from_peer) in all {
+            // A record is oriented as its sender sent it (a DNS response to the client),
+            // except a server's TLS flight, oriented client to server like its ClientHello.
+            let server_side = matches!(rec, Record::TlsServer(_));
+            let swap = from_peer != server_side;
+            let (src, sp, dst, dp) = if swap {
+                (d.dst, dport, d.src, sport)
+            } else {
+                (d.src, sport, d.dst, dport)
+            };
             let meta = Meta {
                 ts_ns: ts,
                 flow_id,
                 iface: iface.clone(),
-                src: d.src,
-                sport,
-                dst: d.dst,
-                dport,
+                src,
+                sport: sp,
+                dst,
+                dport: dp,
                 proto,
                 vlan: d.encap.vlan,
                 tx_id: 0,
@@ -1410,6 +1470,7 @@ impl Worker {
             };
             self.emit(key, meta, rec);
         }
+        self.peer_records = peer;
         self.records = records;
     }
 
@@ -1420,6 +1481,7 @@ impl Worker {
             Record::Tls(_) => self.c.tls_records += 1,
             Record::Http(_) => self.c.http_records += 1,
             Record::Quic(..) => self.c.quic_records += 1,
+            Record::TlsServer(_) => self.c.tls_records += 1,
         }
         let rules = self.rules.clone();
         let mut hits: Vec<(Field, String, Hit<'_>)> = Vec::new();
@@ -1446,6 +1508,13 @@ impl Worker {
                 Record::Tls(h) | Record::Quic(h, _) => {
                     if let Some(sni) = &h.sni {
                         check(Field::TlsSni, sni);
+                    }
+                }
+                // The names a server's certificate is for are matched like an SNI: this
+                // catches clients that send none (an IP literal, old tools, malware).
+                Record::TlsServer(info) => {
+                    for name in cert_names(info) {
+                        check(Field::TlsSni, name);
                     }
                 }
                 Record::Http(r) => {

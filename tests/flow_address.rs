@@ -254,3 +254,43 @@ fn special_purpose_ranges_are_dropped_from_provider_lists_with_a_warning() {
         assert_eq!(out.contains("8999100"), listed, "{addr}: {out}");
     }
 }
+
+#[test]
+fn certificate_names_match_like_an_sni() {
+    // captures/tls12-server.pcap: openssl-made certificate for files.example-drop.test with
+    // SANs cdn., *.files. and upload.example-drop.test; no client asks for "upload" by SNI,
+    // so only the certificate can name it.
+    let sigs = tmpdir("cert");
+    std::fs::write(
+        sigs.join("drop.domains"),
+        "# id: 8999200\n# message: TEST upload host\n=upload.example-drop.test\n",
+    )
+    .expect("write list");
+    let cap = root().join("captures/tls12-server.pcap");
+    let evs = run(
+        &cap,
+        &[
+            "--alert-mode",
+            "flow",
+            "--types",
+            "alert,tls",
+            "--signatures",
+            sigs.to_str().expect("utf-8"),
+        ],
+    );
+    let tls = of_type(&evs, "tls");
+    assert!(tls.iter().all(|t| t["tls"]["sni"] != "upload.example-drop.test"));
+    let servers: Vec<&&Value> = tls.iter().filter(|t| t["tls"].get("subject").is_some()).collect();
+    assert!(!servers.is_empty());
+    for s in &servers {
+        assert_eq!(s["dest_port"], 443, "oriented client to server");
+        assert!(s["tls"]["ja3s"]["hash"].as_str().is_some_and(|h| h.len() == 32));
+    }
+    let alerts = of_type(&evs, "alert");
+    assert_eq!(alerts.len(), servers.len(), "one per certificate seen: {alerts:#?}");
+    for a in alerts {
+        assert_eq!(a["alert"]["signature_id"], 8_999_200);
+        assert_eq!(a["alert"]["metadata"]["cloudtap_value"][0], "upload.example-drop.test");
+        assert!(a["tls"]["subjectaltname"].to_string().contains("upload.example-drop.test"));
+    }
+}

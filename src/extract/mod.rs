@@ -26,6 +26,9 @@ pub enum Record {
     Http(http::Request),
     /// A ClientHello read from QUIC Initial packets, with the QUIC version.
     Quic(Box<tls::ClientHello>, u32),
+    /// The server's side of a TLS 1.2-or-earlier handshake: ServerHello (JA3S) and the leaf
+    /// certificate. Its meta is oriented client to server, like the ClientHello's.
+    TlsServer(Box<tls::ServerInfo>),
 }
 
 impl Record {
@@ -35,6 +38,7 @@ impl Record {
             Record::Tls(_) => "tls",
             Record::Http(_) => "http",
             Record::Quic(..) => "quic",
+            Record::TlsServer(_) => "tls",
         }
     }
 }
@@ -58,6 +62,8 @@ pub enum AppStream {
     /// A TLS client: every plaintext ClientHello is reported (a second one after a
     /// HelloRetryRequest too).
     Tls(tls::ClientStream),
+    /// A TLS server: its first flight (ServerHello, Certificate), read once.
+    TlsServer(tls::ServerStream),
     Http(http::RequestStream),
     DnsTcp {
         buf: Vec<u8>,
@@ -89,6 +95,7 @@ impl AppStream {
         match self {
             AppStream::Undecided { buf, .. } | AppStream::DnsTcp { buf } => buf.capacity(),
             AppStream::Tls(t) => t.buffered(),
+            AppStream::TlsServer(t) => t.buffered(),
             AppStream::Http(h) => h.buffered(),
             AppStream::Probe { .. } | AppStream::Finished => 0,
         }
@@ -109,7 +116,9 @@ impl AppStream {
             // Past a hole the next bytes are not the stream start: decide afresh, as for a
             // connection picked up midway.
             AppStream::Undecided { .. } => *self = AppStream::new(false),
-            AppStream::Tls(_) | AppStream::DnsTcp { .. } => *self = AppStream::Finished,
+            AppStream::Tls(_) | AppStream::TlsServer(_) | AppStream::DnsTcp { .. } => {
+                *self = AppStream::Finished
+            }
             AppStream::Probe { .. } | AppStream::Finished => {}
         }
     }
@@ -167,6 +176,21 @@ impl AppStream {
                     *self = AppStream::Finished;
                 }
             }
+            AppStream::TlsServer(t) => match t.feed(data) {
+                tls::ServerProgress::NeedMore => {}
+                tls::ServerProgress::Done(info) => {
+                    if let Some(e) = &info.cert_error {
+                        skips.add(e.reason());
+                    }
+                    out.push(Record::TlsServer(info));
+                    *self = AppStream::Finished;
+                }
+                tls::ServerProgress::NotTls => *self = AppStream::Finished,
+                tls::ServerProgress::Error(e) => {
+                    skips.add(e.reason());
+                    *self = AppStream::Finished;
+                }
+            },
             AppStream::Http(h) => {
                 let mut reqs = Vec::new();
                 let mut errs = Vec::new();
@@ -223,11 +247,12 @@ impl AppStream {
 /// Recognises a direction's protocol from its first bytes; `None` = need more bytes.
 fn decide(head: &[u8], synced: bool, (sport, dport): (u16, u16)) -> Option<AppStream> {
     if tls::looks_like_tls(head) {
-        // Only a ClientHello interests us; ServerHello and application data do not.
-        return Some(if head.len() >= 6 && head[5] != 1 {
-            AppStream::Finished
-        } else {
-            AppStream::Tls(tls::ClientStream::new())
+        // A ClientHello, or a server's first flight (ServerHello, certificate: JA3S and
+        // the names it is for); application data and the rest are of no interest.
+        return Some(match head.get(5) {
+            None | Some(1) => AppStream::Tls(tls::ClientStream::new()),
+            Some(2) if head.first() == Some(&22) => AppStream::TlsServer(tls::ServerStream::new()),
+            Some(_) => AppStream::Finished,
         });
     }
     match http::starts_with_request(head) {

@@ -258,10 +258,49 @@ impl Serialize for TlsOut<'_> {
         if let Some(sni) = &h.sni {
             o.serialize_entry("sni", sni)?;
         }
-        // Suricata reports the negotiated version from the ServerHello; from the ClientHello
-        // alone the best we can say is the highest version the client offered.
-        o.serialize_entry("version", tls::version_name(h.max_version()))?;
+        // Suricata reports the negotiated version from the ServerHello (our server-side
+        // record does too); from the ClientHello alone the best we can say is the highest
+        // version the client offered, drafts and experimental versions named.
+        o.serialize_entry("version", &h.version())?;
+        if h.ech {
+            // The SNI above is ECH's outer (public) name, not the destination.
+            o.serialize_entry("ech", &true)?;
+        }
         fingerprints(h, false, &mut o)?;
+        o.end()
+    }
+}
+
+/// The `tls` object of a server's flight, with Suricata's field names: the negotiated
+/// version, the leaf certificate (`subject`, `issuerdn`, `serial`, `fingerprint`,
+/// `notbefore`, `notafter`, and `subjectaltname`), and `ja3s`.
+struct TlsServerOut<'a>(&'a tls::ServerInfo);
+
+impl Serialize for TlsServerOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let i = self.0;
+        let mut o = s.serialize_map(None)?;
+        if let Some(c) = &i.cert {
+            o.serialize_entry("subject", &c.subject)?;
+            o.serialize_entry("issuerdn", &c.issuerdn)?;
+            o.serialize_entry("serial", &c.serial)?;
+            o.serialize_entry("fingerprint", &c.fingerprint)?;
+        }
+        o.serialize_entry("version", &i.version())?;
+        if let Some(c) = &i.cert {
+            o.serialize_entry("notbefore", &c.notbefore)?;
+            o.serialize_entry("notafter", &c.notafter)?;
+            if !c.sans.is_empty() {
+                o.serialize_entry("subjectaltname", &c.sans)?;
+            }
+        }
+        o.serialize_entry(
+            "ja3s",
+            &Ja3 {
+                hash: i.ja3s_hash(),
+                string: i.ja3s_string(),
+            },
+        )?;
         o.end()
     }
 }
@@ -393,6 +432,8 @@ struct Envelope<'a> {
     dns: Option<DnsOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<TlsOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none", rename = "tls")]
+    tls_server: Option<TlsServerOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     http: Option<HttpOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -492,6 +533,7 @@ pub fn write_event(ev: &Event, out: &mut Vec<u8>) {
         }),
         dns: None,
         tls: None,
+        tls_server: None,
         http: None,
         quic: None,
         cloudtap: ev.verdict.as_deref().map(Cloudtap::Verdict),
@@ -526,6 +568,7 @@ pub fn write_event(ev: &Event, out: &mut Vec<u8>) {
             }
             Record::Tls(h) => env.tls = Some(TlsOut(h)),
             Record::Quic(h, version) => env.quic = Some(QuicOut(h, *version)),
+            Record::TlsServer(i) => env.tls_server = Some(TlsServerOut(i)),
         }
     }
     if ev.alert.is_none() && !ev.labels.is_empty() {

@@ -53,6 +53,7 @@ impl Types {
             Record::Tls(_) => self.tls,
             Record::Http(_) => self.http,
             Record::Quic(..) => self.quic,
+            Record::TlsServer(_) => self.tls,
         }
     }
 }
