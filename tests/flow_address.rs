@@ -279,18 +279,34 @@ fn certificate_names_match_like_an_sni() {
         ],
     );
     let tls = of_type(&evs, "tls");
-    assert!(tls.iter().all(|t| t["tls"]["sni"] != "upload.example-drop.test"));
-    let servers: Vec<&&Value> = tls.iter().filter(|t| t["tls"].get("subject").is_some()).collect();
+    assert!(tls
+        .iter()
+        .all(|t| t["tls"]["sni"] != "upload.example-drop.test"));
+    let servers: Vec<&&Value> = tls
+        .iter()
+        .filter(|t| t["tls"].get("subject").is_some())
+        .collect();
     assert!(!servers.is_empty());
     for s in &servers {
         assert_eq!(s["dest_port"], 443, "oriented client to server");
-        assert!(s["tls"]["ja3s"]["hash"].as_str().is_some_and(|h| h.len() == 32));
+        assert!(s["tls"]["ja3s"]["hash"]
+            .as_str()
+            .is_some_and(|h| h.len() == 32));
     }
     let alerts = of_type(&evs, "alert");
-    assert_eq!(alerts.len(), servers.len(), "one per certificate seen: {alerts:#?}");
+    assert_eq!(
+        alerts.len(),
+        servers.len(),
+        "one per certificate seen: {alerts:#?}"
+    );
     for a in alerts {
         assert_eq!(a["alert"]["signature_id"], 8_999_200);
-        assert_eq!(a["alert"]["metadata"]["cloudtap_value"][0], "upload.example-drop.test");
-        assert!(a["tls"]["subjectaltname"].to_string().contains("upload.example-drop.test"));
+        assert_eq!(
+            a["alert"]["metadata"]["cloudtap_value"][0],
+            "upload.example-drop.test"
+        );
+        assert!(a["tls"]["subjectaltname"]
+            .to_string()
+            .contains("upload.example-drop.test"));
     }
 }

@@ -105,7 +105,10 @@ fn within(a: u128, alen: u8, b: u128, blen: u8, max: u8) -> bool {
 /// loopback and mapped ranges; listing them too names them precisely in warnings (the first
 /// range that covers an entry is named). No allocation: this runs for every imported range.
 fn table(v4: bool) -> impl Iterator<Item = (u128, u8, &'static str)> + Clone {
-    let a = V4.iter().filter(move |_| v4).map(|&(n, l, w)| (u128::from(n), l, w));
+    let a = V4
+        .iter()
+        .filter(move |_| v4)
+        .map(|&(n, l, w)| (u128::from(n), l, w));
     let b = V6.iter().filter(move |_| !v4).copied();
     a.chain(b)
 }
