@@ -741,6 +741,46 @@ fn seen(hit: &Hit<'_>, field: Field, value: &str) -> SeenHit {
 }
 
 /// Worker choice for a packet: symmetric over the innermost address pair.
+/// The meta of an event of this packet's flow: as the packet travelled, or (`swap`) the
+/// other way round.
+fn packet_meta(
+    d: &Decoded<'_>,
+    ts_ns: u64,
+    flow_id: u64,
+    iface: &Arc<str>,
+    swap: bool,
+    to_server: bool,
+) -> Meta {
+    let (sport, dport) = match d.transport {
+        Transport::Tcp(t) => (t.sport, t.dport),
+        Transport::Udp { sport, dport, .. } => (sport, dport),
+        Transport::Other(_) => (0, 0),
+    };
+    let proto = match d.transport {
+        Transport::Tcp(_) => 6,
+        Transport::Udp { .. } => 17,
+        Transport::Other(p) => p,
+    };
+    let ((src, sport), (dst, dport)) = if swap {
+        ((d.dst, dport), (d.src, sport))
+    } else {
+        ((d.src, sport), (d.dst, dport))
+    };
+    Meta {
+        ts_ns,
+        flow_id,
+        iface: iface.clone(),
+        src,
+        sport,
+        dst,
+        dport,
+        proto,
+        vlan: d.encap.vlan,
+        tx_id: 0,
+        to_server,
+    }
+}
+
 /// Certificate names matched like an SNI: the subject alternative DNS names, and the
 /// subject's CN when it is not among them; `*.` dropped (a wildcard is for its parent's
 /// subdomains, which suffix entries match); at most `MAX_CERT_NAMES` (a CDN certificate
@@ -1416,58 +1456,22 @@ impl Worker {
             // whether or not a record comes of it (QUIC it cannot read, NTP, VPNs ...):
             // the playbook's "connections to known web-service IP ranges".
             let server_is_src = flow.client != dir as u8;
-            let (src, sport_c, dst, dport_s) = if server_is_src {
-                (d.dst, dport, d.src, sport)
-            } else {
-                (d.src, sport, d.dst, dport)
-            };
-            let meta = Meta {
-                ts_ns: ts,
-                flow_id,
-                iface: source.clone(),
-                src,
-                sport: sport_c,
-                dst,
-                dport: dport_s,
-                proto,
-                vlan: d.encap.vlan,
-                tx_id: 0,
-                to_server: true,
-            };
+            let meta = packet_meta(&d, ts, flow_id, source, server_is_src, true);
             self.flow_address(key, meta);
         }
         if records.is_empty() && self.peer_records.is_empty() {
             self.records = records;
             return;
         }
-        let iface = source.clone();
         let mut peer = std::mem::take(&mut self.peer_records);
         let this = records.drain(..).map(|r| (r, false));
         let other = peer.drain(..).map(|r| (r, true));
-        let all: Vec<(Record, bool)> = this.chain(other).collect();
-        for (rec, from_peer) in all {
+        for (rec, from_peer) in this.chain(other) {
             // A record is oriented as its sender sent it (a DNS response to the client),
             // except a server's TLS flight, oriented client to server like its ClientHello.
-            let server_side = matches!(rec, Record::TlsServer(_));
-            let swap = from_peer != server_side;
-            let (src, sp, dst, dp) = if swap {
-                (d.dst, dport, d.src, sport)
-            } else {
-                (d.src, sport, d.dst, dport)
-            };
-            let meta = Meta {
-                ts_ns: ts,
-                flow_id,
-                iface: iface.clone(),
-                src,
-                sport: sp,
-                dst,
-                dport: dp,
-                proto,
-                vlan: d.encap.vlan,
-                tx_id: 0,
-                to_server: !matches!(&rec, Record::Dns(m) if m.is_response()),
-            };
+            let swap = from_peer != matches!(rec, Record::TlsServer(_));
+            let to_server = !matches!(&rec, Record::Dns(m) if m.is_response());
+            let meta = packet_meta(&d, ts, flow_id, source, swap, to_server);
             self.emit(key, meta, rec);
         }
         self.peer_records = peer;
