@@ -1403,6 +1403,11 @@ impl Worker {
                     self.c.tcp_gaps += o.gaps;
                 }
                 if !t.payload.is_empty() {
+                    // A server's certificate is read for the `tls` record (`--types tls`),
+                    // or to name the destination of a client that sent no SNI.
+                    if dir != usize::from(flow.client) && !self.types.tls && flow.sni_seen {
+                        flow.app[dir].skip_server_flight();
+                    }
                     let before = flow.buffered(dir);
                     let app = &mut flow.app[dir];
                     let skips = &mut self.c.skips;
@@ -1412,6 +1417,12 @@ impl Worker {
                     });
                     self.c.tcp_ooo_dropped += o.ooo_dropped;
                     self.c.tcp_gaps += o.gaps;
+                    if records
+                        .iter()
+                        .any(|r| matches!(r, Record::Tls(h) if h.sni.is_some()))
+                    {
+                        flow.sni_seen = true;
+                    }
                     let after = flow.buffered(dir);
                     let total = (*held + after).saturating_sub(before);
                     if total > self.max_reassembly {

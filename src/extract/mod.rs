@@ -58,6 +58,8 @@ pub enum AppStream {
     Undecided {
         synced: bool,
         buf: Vec<u8>,
+        /// Read a server's TLS flight if this turns out to be one (see `skip_server_flight`).
+        server_tls: bool,
     },
     /// A TLS client: every plaintext ClientHello is reported (a second one after a
     /// HelloRetryRequest too).
@@ -83,6 +85,16 @@ impl AppStream {
         AppStream::Undecided {
             synced,
             buf: Vec::new(),
+            server_tls: true,
+        }
+    }
+
+    /// The caller needs nothing from a server's TLS flight on this stream: if that is what
+    /// it carries, it is skipped rather than buffered and its certificate parsed (the
+    /// costliest thing a TLS flow can ask of the packet path).
+    pub fn skip_server_flight(&mut self) {
+        if let AppStream::Undecided { server_tls, .. } = self {
+            *server_tls = false;
         }
     }
 
@@ -115,7 +127,13 @@ impl AppStream {
             }
             // Past a hole the next bytes are not the stream start: decide afresh, as for a
             // connection picked up midway.
-            AppStream::Undecided { .. } => *self = AppStream::new(false),
+            AppStream::Undecided { server_tls, .. } => {
+                let server_tls = *server_tls;
+                *self = AppStream::new(false);
+                if !server_tls {
+                    self.skip_server_flight();
+                }
+            }
             AppStream::Tls(_) | AppStream::TlsServer(_) | AppStream::DnsTcp { .. } => {
                 *self = AppStream::Finished
             }
@@ -134,12 +152,18 @@ impl AppStream {
         if data.is_empty() {
             return;
         }
-        if let AppStream::Undecided { synced, buf } = self {
+        if let AppStream::Undecided {
+            synced,
+            buf,
+            server_tls,
+        } = self
+        {
             let synced = *synced;
+            let server_tls = *server_tls;
             let held = std::mem::take(buf);
             let mut head = held.clone();
             head.extend_from_slice(data);
-            let next = decide(&head, synced, ports);
+            let next = decide(&head, synced, server_tls, ports);
             match next {
                 Some(s @ AppStream::Probe { .. }) => {
                     // A probe looks at chunk starts: replay the chunks as they came (a SOCKS
@@ -245,13 +269,20 @@ impl AppStream {
 }
 
 /// Recognises a direction's protocol from its first bytes; `None` = need more bytes.
-fn decide(head: &[u8], synced: bool, (sport, dport): (u16, u16)) -> Option<AppStream> {
+fn decide(
+    head: &[u8],
+    synced: bool,
+    server_tls: bool,
+    (sport, dport): (u16, u16),
+) -> Option<AppStream> {
     if tls::looks_like_tls(head) {
         // A ClientHello, or a server's first flight (ServerHello, certificate: JA3S and
         // the names it is for); application data and the rest are of no interest.
         return Some(match head.get(5) {
             None | Some(1) => AppStream::Tls(tls::ClientStream::new()),
-            Some(2) if head.first() == Some(&22) => AppStream::TlsServer(tls::ServerStream::new()),
+            Some(2) if server_tls && head.first() == Some(&22) => {
+                AppStream::TlsServer(tls::ServerStream::new())
+            }
             Some(_) => AppStream::Finished,
         });
     }

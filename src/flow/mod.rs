@@ -119,6 +119,9 @@ pub struct Flow {
     pub client: u8,
     /// Whether an observation for the detection stage came from this flow.
     pub observed: bool,
+    /// A ClientHello of this flow named its server (SNI): the certificate need not be read
+    /// to know where the client went.
+    pub sni_seen: bool,
     /// The web service and agent seen on it, for the upload check at its end.
     pub ctx: Option<Box<FlowContext>>,
 }
@@ -174,6 +177,7 @@ impl Flow {
             quic: None,
             client: 0,
             observed: false,
+            sni_seen: false,
             ctx: None,
         }
     }
