@@ -1,8 +1,13 @@
 //! Output stage: Suricata-7-compatible EVE JSON lines (one writer thread per output).
 
+pub mod ecs;
 pub mod eve;
+pub mod fanout;
 pub mod sink;
+pub mod spool;
 pub mod stats;
+pub mod transport;
+pub mod url;
 
 use crate::detect::{Field, Signature};
 use crate::extract::Record;
