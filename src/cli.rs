@@ -72,6 +72,33 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub eve: Option<String>,
 
+    /// Send events to a sink (repeat for several): file:PATH, -, unix+dgram:PATH,
+    /// unix+stream:PATH, syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT,
+    /// syslog+tls://HOST:PORT, redis://HOST:PORT/KEY, kafka://HOST:PORT[,HOST:PORT...]/TOPIC,
+    /// each with ?format=eve|ecs&types=...&when_full=... and its own options (docs/sinks.md).
+    #[arg(long = "output", value_name = "URL")]
+    pub output: Vec<String>,
+
+    /// Spool folder: a sink that is down or too slow spools its events here (one subfolder
+    /// per sink) and replays them in order when it is back, this run or the next.
+    #[arg(long, value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+
+    /// Size limit of each sink's spool: bytes, or with K, M, G (powers of 1024)
+    /// [default: 1G].
+    #[arg(long, value_name = "BYTES")]
+    pub spool_max: Option<String>,
+
+    /// What a sink does when its spool (or, without --spool, its queue) is full: block,
+    /// drop_oldest or drop_newest [default: block reading files, drop_oldest live].
+    #[arg(long, value_name = "POLICY")]
+    pub when_full: Option<String>,
+
+    /// Seconds the sinks get at exit to deliver what they hold; the rest stays in the spool
+    /// [default: 10].
+    #[arg(long, value_name = "SECS")]
+    pub flush_timeout: Option<f64>,
+
     /// Reload signatures when a file in --signatures DIR changes (SIGHUP always reloads).
     #[arg(long)]
     pub watch: bool,

@@ -10,6 +10,9 @@ use crate::correlate::{
 };
 use crate::decode::defrag::{DEFAULT_MAX_BYTES, DEFAULT_MAX_DATAGRAMS};
 use crate::flow::{DEFAULT_MAX_FLOWS, DEFAULT_MAX_REASSEMBLY_BYTES};
+use crate::output::fanout::FanoutCfg;
+use crate::output::transport::Kind;
+use crate::output::url::{Scheme, SinkSpec, WhenFull};
 use crate::output::Types;
 use crate::pipeline;
 use crate::wire::Cidr;
@@ -41,7 +44,10 @@ pub enum AlertMode {
 pub struct Config {
     pub run: pipeline::Config,
     pub signatures: Option<PathBuf>,
-    pub eve: String,
+    /// Every sink, settled: `--eve` (when given, or when nothing else is) first, then each
+    /// `--output`; each with explicit `types` (a sink without `types=` takes `--types`).
+    pub outputs: Vec<SinkSpec>,
+    pub fanout: FanoutCfg,
     pub watch: bool,
     pub quiet: bool,
     pub stage: StageCfg,
@@ -75,6 +81,11 @@ struct File {
     shutdown_timeout: Option<Spanned<f64>>,
     signatures: Option<PathBuf>,
     eve: Option<String>,
+    output: Option<Vec<String>>,
+    spool: Option<PathBuf>,
+    spool_max: Option<Spanned<SizeFile>>,
+    when_full: Option<Spanned<String>>,
+    flush_timeout: Option<Spanned<f64>>,
     watch: Option<bool>,
     types: Option<Spanned<String>>,
     stats_interval: Option<Spanned<f64>>,
@@ -99,6 +110,39 @@ struct File {
     baseline: BaselineFile,
     #[serde(default)]
     policy: Vec<PolicyFile>,
+}
+
+/// A size in the file: a number of bytes or a string with a K, M or G suffix.
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum SizeFile {
+    Bytes(u64),
+    Text(String),
+}
+
+/// Default `--spool-max`: 1 GiB per sink.
+pub const DEFAULT_SPOOL_MAX: u64 = 1 << 30;
+/// Default `--flush-timeout`, seconds.
+pub const DEFAULT_FLUSH_S: f64 = 10.0;
+/// Events each sink's in-memory queue holds before it spools (or applies its when_full).
+pub const SINK_QUEUE_EVENTS: usize = 16_384;
+
+/// Parses `1073741824`, `512M`, `1G`, `64KiB`, `2GB` (suffixes are powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(digits);
+    let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a size (e.g. 512M, 1G)"))?;
+    let mult: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
+        _ => return Err(format!("{s:?}: unknown size unit (K, M, G, T)")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 #[derive(Deserialize, Default)]
@@ -581,6 +625,89 @@ impl Config {
         if watch && signatures.is_none() {
             cli_err.push("--watch needs --signatures DIR".into());
         }
+        // Sinks: `--eve` is the shorthand for a file or standard output; with neither it nor
+        // `--output`, events go to standard output as before.
+        let eve = cli.eve.clone().or(f.eve.clone());
+        let mut urls: Vec<String> = Vec::new();
+        let out_urls = if cli.output.is_empty() {
+            f.output.clone().unwrap_or_default()
+        } else {
+            cli.output.clone()
+        };
+        match eve {
+            Some(e) if e == "-" => urls.push("-".into()),
+            Some(e) => urls.push(format!("file:{}", url_escape_path(&e))),
+            None if out_urls.is_empty() => urls.push("-".into()),
+            None => {}
+        }
+        urls.extend(out_urls);
+        let mut outputs = match crate::output::url::parse_all(&urls) {
+            Ok(o) => o,
+            Err(e) => {
+                cli_err.push(format!("--output: {e}"));
+                Vec::new()
+            }
+        };
+        // The run writes every type some sink takes; a sink without types= takes --types.
+        let mut run_types = run.types;
+        for o in &mut outputs {
+            let t = o.types.get_or_insert_with(|| kinds_of(&run.types));
+            for k in t.iter() {
+                set_kind(&mut run_types, *k);
+            }
+            if live.is_some() {
+                if let Scheme::File { .. } = o.scheme {
+                    // A live sensor that restarts appends to what it wrote before; an offline
+                    // run writes its file afresh.
+                    o.opts.entry("append".into()).or_insert_with(|| "true".into());
+                }
+            }
+        }
+        run.types = run_types;
+        let when_full = match (&cli.when_full, &f.when_full) {
+            (Some(w), _) => WhenFull::parse(w).map_err(|e| cli_err.push(format!("--when-full: {e}"))).ok(),
+            (None, Some(w)) => match WhenFull::parse(w.get_ref()) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    cx.err(w, e.to_string());
+                    None
+                }
+            },
+            (None, None) => None,
+        }
+        .unwrap_or(if live.is_some() { WhenFull::DropOldest } else { WhenFull::Block });
+        let spool_max = match (&cli.spool_max, &f.spool_max) {
+            (Some(s), _) => parse_size(s).map_err(|e| cli_err.push(format!("--spool-max: {e}"))).ok(),
+            (None, Some(s)) => match s.get_ref() {
+                SizeFile::Bytes(n) => Some(*n),
+                SizeFile::Text(t) => match parse_size(t) {
+                    Ok(n) => Some(n),
+                    Err(e) => {
+                        cx.err(s, e);
+                        None
+                    }
+                },
+            },
+            (None, None) => None,
+        }
+        .unwrap_or(DEFAULT_SPOOL_MAX);
+        if spool_max < 1 << 20 {
+            cli_err.push("--spool-max must be at least 1M".into());
+        }
+        let flush = cli
+            .flush_timeout
+            .or(f.flush_timeout.as_ref().map(|s| *s.get_ref()))
+            .unwrap_or(DEFAULT_FLUSH_S);
+        if !(flush.is_finite() && (0.0..=3600.0).contains(&flush)) {
+            cli_err.push("--flush-timeout must be between 0 and 3600 seconds".into());
+        }
+        let fanout = FanoutCfg {
+            spool: cli.spool.clone().or(f.spool.clone()),
+            spool_max,
+            when_full,
+            flush_timeout: Duration::from_secs_f64(if flush.is_finite() { flush.clamp(0.0, 3600.0) } else { DEFAULT_FLUSH_S }),
+            queue_cap: SINK_QUEUE_EVENTS,
+        };
         let mut all = cx.errors;
         all.extend(cli_err.into_iter().map(|e| format!("command line: {e}")));
         if !all.is_empty() {
@@ -589,11 +716,8 @@ impl Config {
         Ok(Config {
             run,
             signatures,
-            eve: cli
-                .eve
-                .clone()
-                .or(f.eve.clone())
-                .unwrap_or_else(|| "-".into()),
+            outputs,
+            fanout,
             watch,
             quiet,
             stage,
@@ -601,6 +725,37 @@ impl Config {
             user: cli.user.clone().or(f.user.clone()),
             shutdown_timeout: Duration::from_secs_f64(shutdown.clamp(0.1, 3600.0)),
         })
+    }
+}
+
+/// `--eve PATH` as a `file:` URL: `%`, `?` escaped so the path is taken as given.
+fn url_escape_path(p: &str) -> String {
+    p.replace('%', "%25").replace('?', "%3F")
+}
+
+/// The event kinds a `--types` set names.
+fn kinds_of(t: &Types) -> Vec<Kind> {
+    let pairs = [
+        (t.alert, Kind::Alert),
+        (t.dns, Kind::Dns),
+        (t.tls, Kind::Tls),
+        (t.http, Kind::Http),
+        (t.quic, Kind::Quic),
+        (t.flow, Kind::Flow),
+        (t.stats, Kind::Stats),
+    ];
+    pairs.into_iter().filter(|(on, _)| *on).map(|(_, k)| k).collect()
+}
+
+fn set_kind(t: &mut Types, k: Kind) {
+    match k {
+        Kind::Alert => t.alert = true,
+        Kind::Dns => t.dns = true,
+        Kind::Tls => t.tls = true,
+        Kind::Http => t.http = true,
+        Kind::Quic => t.quic = true,
+        Kind::Flow => t.flow = true,
+        Kind::Stats => t.stats = true,
     }
 }
 
@@ -717,13 +872,73 @@ mod tests {
             "threads = 3\neve = \"from-file.json\"\ntypes = \"alert,dns\"\nlearning = \"2h\"\n";
         let c = from(&["-r", "x.pcap", "--threads", "1"], text).unwrap();
         assert_eq!(c.run.threads, 1);
-        assert_eq!(c.eve, "from-file.json");
+        assert_eq!(c.outputs.len(), 1);
+        assert_eq!(
+            c.outputs[0].scheme,
+            Scheme::File {
+                path: "from-file.json".into()
+            }
+        );
         assert!(c.run.types.dns);
         assert_eq!(c.stage.learning_ns, 7_200_000_000_000);
         let c = from(&["-r", "x.pcap", "--eve", "-", "--learning", "1d"], text).unwrap();
-        assert_eq!(c.eve, "-");
+        assert_eq!(c.outputs[0].scheme, Scheme::Stdout);
         assert_eq!(c.run.threads, 3);
         assert_eq!(c.stage.learning_ns, 86_400_000_000_000);
+    }
+
+    #[test]
+    fn outputs_settled_once() {
+        // No --eve and no --output: standard output, as before.
+        let c = from(&["-r", "x.pcap"], "").unwrap();
+        assert_eq!(c.outputs.len(), 1);
+        assert_eq!(c.outputs[0].scheme, Scheme::Stdout);
+        assert_eq!(c.fanout.when_full, WhenFull::Block);
+        assert_eq!(c.fanout.spool_max, DEFAULT_SPOOL_MAX);
+        // --output alone replaces standard output; a sink's types widen the run's types,
+        // and a sink without types= takes --types.
+        let c = from(
+            &[
+                "-r",
+                "x.pcap",
+                "--types",
+                "alert",
+                "--output",
+                "redis://127.0.0.1:6379/k?types=dns",
+                "--output",
+                "file:/tmp/a%3Fb.json",
+                "--spool-max",
+                "64M",
+                "--when-full",
+                "drop_newest",
+            ],
+            "",
+        )
+        .unwrap();
+        let names: Vec<_> = c.outputs.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["redis-0", "file-0"]);
+        assert_eq!(c.outputs[0].types, Some(vec![Kind::Dns]));
+        assert_eq!(c.outputs[1].types, Some(vec![Kind::Alert]));
+        assert!(c.run.types.alert && c.run.types.dns && !c.run.types.tls);
+        assert_eq!(c.fanout.spool_max, 64 << 20);
+        assert_eq!(c.fanout.when_full, WhenFull::DropNewest);
+        // The file's keys, with errors naming the line.
+        let c = from(
+            &["-r", "x.pcap"],
+            "output = [\"-\", \"syslog+udp://127.0.0.1:514\"]\nspool = \"/tmp/sp\"\nspool_max = 2097152\nflush_timeout = 2.5\n",
+        )
+        .unwrap();
+        assert_eq!(c.outputs.len(), 2);
+        assert_eq!(c.fanout.spool, Some(PathBuf::from("/tmp/sp")));
+        assert_eq!(c.fanout.spool_max, 2 << 20);
+        assert_eq!(c.fanout.flush_timeout, Duration::from_millis(2500));
+        let e = from(&["-r", "x.pcap"], "when_full = \"sometimes\"\n").unwrap_err();
+        assert!(e.to_string().contains(":1:"), "{e}");
+        assert!(from(&["-r", "x.pcap", "--output", "gopher://x"], "").is_err());
+        assert!(from(&["-r", "x.pcap", "--spool-max", "12Q"], "").is_err());
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
+        assert!(parse_size("99999999999T").is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use cloudtap::capture::live::Input;
 use cloudtap::cli::{Cli, Command, SigAction, StateAction};
 use cloudtap::correlate::Stage;
 use cloudtap::detect::{self, Field, Ruleset};
-use cloudtap::output::sink::EveSink;
+use cloudtap::output::fanout::Fanout;
 use cloudtap::pipeline::{self, RunReport};
 use cloudtap::signals::Control;
 use std::io::Write;
@@ -233,17 +233,13 @@ fn run(cli: &Cli) -> ExitCode {
         eprintln!("cloudtap: {l}");
     }
     let live = input.is_live();
-    let sink = if cfg.eve == "-" {
-        EveSink::writer(Box::new(std::io::stdout()))
-    } else {
-        // A live sensor that restarts appends to what it wrote before; an offline run
-        // writes its file afresh.
-        match EveSink::file(cfg.eve.clone().into(), live) {
-            Ok(f) => f,
-            Err(e) => {
-                eprintln!("cloudtap: cannot write --eve {}: {e}", cfg.eve);
-                return ExitCode::from(2);
-            }
+    // Sinks open (files, spools) before privileges are dropped; network sinks connect in
+    // their own threads, with backoff, and spool until they can.
+    let sink = match Fanout::start(cfg.outputs.clone(), cfg.fanout.clone()) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("cloudtap: {e}");
+            return ExitCode::from(2);
         }
     };
     if let Some(user) = &cfg.user {
@@ -323,7 +319,7 @@ fn run(cli: &Cli) -> ExitCode {
         eprintln!("cloudtap: error: {f}");
     }
     if let Some(e) = &report.write_error {
-        eprintln!("cloudtap: error writing EVE output: {e}");
+        eprintln!("cloudtap: error: {e}");
         return ExitCode::from(1);
     }
     if report.files_failed.is_empty() {
@@ -475,6 +471,22 @@ fn summary(r: &RunReport, threads: usize) {
     );
     if let Some(b) = &r.baseline {
         let _ = writeln!(s, "  {b}");
+    }
+    for k in &r.sinks {
+        let _ = writeln!(
+            s,
+            "  sink {}: sent {}  spooled {}  replayed {}  dropped oldest {}  dropped newest {}  rejected {}  errors {}  reconnects {}  left in spool {}",
+            k.name,
+            k.sent,
+            k.spooled,
+            k.replayed,
+            k.dropped_oldest,
+            k.dropped_newest,
+            k.rejected,
+            k.errors,
+            k.reconnects,
+            k.spool_events
+        );
     }
     let p = &r.perf;
     let (t, l, d) = (

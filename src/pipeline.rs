@@ -18,8 +18,11 @@ use crate::flow::{
     shard_hash, Ended, FlowKey, FlowTable, ShardTable, DEFAULT_MAX_FLOWS,
     DEFAULT_MAX_REASSEMBLY_BYTES,
 };
-use crate::output::sink::EveSink;
-use crate::output::{eve, stats as eve_stats, AlertInfo, Event, FlowRecord, Meta, Types};
+use crate::output::event_id::EventIds;
+use crate::output::fanout::{Fanout, FanoutCfg, SinkStats};
+use crate::output::transport::{self as out_transport, Kind, OutMeta};
+use crate::output::url::{SinkSpec, WhenFull};
+use crate::output::{ecs, eve, stats as eve_stats, AlertInfo, Event, FlowRecord, Meta, Types};
 use crate::signals::Control;
 use crate::stats::{Counters, Hist, Perf, PKT_TIME_SAMPLE};
 use arc_swap::ArcSwap;
@@ -107,8 +110,10 @@ pub struct RunReport {
     pub stage_log: Vec<String>,
     /// The baseline's size, evictions and learning state (with `--state`).
     pub baseline: Option<String>,
-    /// Times the EVE file was reopened (SIGHUP).
+    /// SIGHUPs passed to the sinks (file sinks reopen their paths).
     pub reopened: u64,
+    /// Every sink's final counters (delivered, spooled, lost with the cause).
+    pub sinks: Vec<SinkStats>,
     /// The input was a live capture.
     pub live: bool,
 }
@@ -148,13 +153,46 @@ pub fn run_shared(
     sink: Box<dyn Write + Send>,
     stage: Stage,
 ) -> RunReport {
+    let outputs = match writer_fanout(sink) {
+        Ok(f) => f,
+        Err(e) => {
+            return RunReport {
+                write_error: Some(e),
+                ..RunReport::default()
+            }
+        }
+    };
     run_input(
         cfg,
         shared,
-        EveSink::writer(sink),
+        outputs,
         stage,
         Input::Files(cfg.files.clone()),
         &Control::default(),
+    )
+}
+
+/// One sink over any writer (standard output, a test's buffer): every event type, nothing
+/// dropped (`block`), no spool.
+pub fn writer_fanout(w: Box<dyn Write + Send>) -> Result<Fanout, String> {
+    let spec = SinkSpec {
+        name: "eve".into(),
+        scheme: crate::output::url::Scheme::Stdout,
+        format: crate::output::url::Format::Eve,
+        types: None,
+        when_full: Some(WhenFull::Block),
+        opts: Default::default(),
+        url: "-".into(),
+    };
+    Fanout::start_with(
+        vec![(spec, out_transport::file::writer(w))],
+        FanoutCfg {
+            spool: None,
+            spool_max: crate::config::DEFAULT_SPOOL_MAX,
+            when_full: WhenFull::Block,
+            flush_timeout: Duration::from_secs(60),
+            queue_cap: crate::config::SINK_QUEUE_EVENTS,
+        },
     )
 }
 
@@ -163,7 +201,7 @@ pub fn run_shared(
 pub fn run_input(
     cfg: &Config,
     shared: Arc<ArcSwap<Ruleset>>,
-    sink: EveSink,
+    outputs: Fanout,
     stage: Stage,
     input: Input,
     ctl: &Control,
@@ -184,7 +222,7 @@ pub fn run_input(
         live,
         reopen: ctl.reopen.clone(),
     };
-    let writer = thread::spawn(move || writer_loop(ev_rx, sink, wcfg, stage));
+    let writer = thread::spawn(move || writer_loop(ev_rx, outputs, wcfg, stage));
     let mut report = RunReport::default();
     match input {
         Input::Files(files) => {
@@ -236,7 +274,8 @@ pub fn run_input(
         Ok(w) => {
             report.events_written = w.written;
             report.perf = w.perf;
-            report.write_error = w.error.map(|e| e.to_string());
+            report.write_error = w.error;
+            report.sinks = w.sinks;
             report.stage = w.stage;
             report.stage_log = w.stage_log;
             report.baseline = w.baseline;
@@ -873,44 +912,94 @@ const WRITER_TICK: Duration = Duration::from_millis(250);
 struct WriterEnd {
     written: u64,
     perf: Perf,
-    error: Option<std::io::Error>,
+    /// Events lost at a sink (dropped or rejected), per sink: the run's exit status says so.
+    error: Option<String>,
     stage: StageStats,
     stage_log: Vec<String>,
     baseline: Option<String>,
     /// Alerts the detection stage raised, by signature.
     alerts_by_sig: std::collections::BTreeMap<u32, (String, u64)>,
-    /// Times the output file was reopened (SIGHUP).
+    /// SIGHUPs passed to the sinks.
     reopened: u64,
+    sinks: Vec<SinkStats>,
 }
 
-/// Writes events as EVE lines, counting them; stops at the first write error.
-fn write_events(
-    events: &[Event],
-    out: &mut impl Write,
-    line: &mut Vec<u8>,
-    perf: &mut Perf,
-    n: &mut u64,
-) -> std::io::Result<()> {
-    for ev in events {
-        if ev.alert.is_some() {
-            if let Some(born) = ev.born {
-                perf.alert_latency_us
-                    .record(born.elapsed().as_micros() as u64);
-            }
-        }
-        line.clear();
-        eve::write_event(ev, line);
-        line.push(b'\n');
-        out.write_all(line)?;
-        *n += 1;
+/// The event's kind, severity and addresses, as sinks need them beside the line.
+fn out_meta(ev: &Event) -> OutMeta {
+    let kind = match (&ev.alert, ev.record.as_deref()) {
+        (Some(_), _) => Kind::Alert,
+        (None, Some(Record::Dns(_))) => Kind::Dns,
+        (None, Some(Record::Tls(_) | Record::TlsServer(_))) => Kind::Tls,
+        (None, Some(Record::Http(_))) => Kind::Http,
+        (None, Some(Record::Quic(..))) => Kind::Quic,
+        (None, None) => Kind::Flow,
+    };
+    OutMeta {
+        kind,
+        severity: ev.alert.as_ref().map_or(0, |a| a.sig.severity),
+        flow_id: ev.meta.flow_id,
+        src: Some(ev.meta.src),
+        ts_ns: ev.meta.ts_ns,
     }
-    Ok(())
+}
+
+/// Serialises each event once (EVE; ECS too when a sink wants it), with its unique id, and
+/// hands it to the sinks.
+struct Serialiser {
+    ids: EventIds,
+    line: Vec<u8>,
+    ecs_line: Vec<u8>,
+    written: u64,
+    /// EVE lines the ECS mapping could not read (never expected: counted, not hidden).
+    ecs_errors: u64,
+}
+
+impl Serialiser {
+    fn emit(&mut self, out: &Fanout, meta: OutMeta, ecs_wanted: bool) {
+        let eve: Arc<[u8]> = Arc::from(self.line.as_slice());
+        let ecs_out = if ecs_wanted {
+            self.ecs_line.clear();
+            match ecs::from_eve(&self.line, &mut self.ecs_line) {
+                Ok(()) => Some(Arc::from(self.ecs_line.as_slice())),
+                Err(_) => {
+                    self.ecs_errors += 1;
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        out.send(meta, eve, ecs_out);
+        self.written += 1;
+    }
+
+    fn events(&mut self, events: &[Event], out: &Fanout, perf: &mut Perf) {
+        let ecs_wanted = out.needs_ecs();
+        for ev in events {
+            if ev.alert.is_some() {
+                if let Some(born) = ev.born {
+                    perf.alert_latency_us
+                        .record(born.elapsed().as_micros() as u64);
+                }
+            }
+            let meta = out_meta(ev);
+            if !out.wants(meta.kind) {
+                continue;
+            }
+            let id = self.ids.next_id();
+            self.line.clear();
+            // Hex digits only: always UTF-8.
+            eve::write_event(ev, std::str::from_utf8(&id).unwrap_or_default(), &mut self.line);
+            self.emit(out, meta, ecs_wanted);
+        }
+    }
 }
 
 /// The writer thread: runs the detection stage on the workers' observations, serialises
-/// events, merges the workers' snapshots, writes `stats` records every interval and at the
-/// end, and measures capture-to-alert latency.
-fn writer_loop(rx: Receiver<Msg>, sink: EveSink, cfg: WriterCfg, mut stage: Stage) -> WriterEnd {
+/// events once and hands them to the sinks (each with its own queue, thread and spool),
+/// merges the workers' snapshots, writes `stats` records every interval and at the end,
+/// and measures capture-to-alert latency.
+fn writer_loop(rx: Receiver<Msg>, out: Fanout, cfg: WriterCfg, mut stage: Stage) -> WriterEnd {
     let mut stage_log = Vec::new();
     let mut by_sig: std::collections::BTreeMap<u32, (String, u64)> = Default::default();
     let mut count_stage = |evs: &[Event]| {
@@ -923,10 +1012,13 @@ fn writer_loop(rx: Receiver<Msg>, sink: EveSink, cfg: WriterCfg, mut stage: Stag
             }
         }
     };
-    let mut out = std::io::BufWriter::with_capacity(256 * 1024, sink);
-    let mut line = Vec::with_capacity(2048);
-    let mut n = 0u64;
-    let mut result: std::io::Result<()> = Ok(());
+    let mut ser = Serialiser {
+        ids: EventIds::new(),
+        line: Vec::with_capacity(2048),
+        ecs_line: Vec::with_capacity(2048),
+        written: 0,
+        ecs_errors: 0,
+    };
     let mut snaps: Vec<Option<(Counters, Hist)>> = vec![None; cfg.workers];
     let mut perf = Perf {
         live: cfg.live,
@@ -938,14 +1030,36 @@ fn writer_loop(rx: Receiver<Msg>, sink: EveSink, cfg: WriterCfg, mut stage: Stag
                        perf: &Perf,
                        stage: &StageStats,
                        prev: &mut eve_stats::Totals,
-                       line: &mut Vec<u8>| {
+                       ser: &mut Serialiser,
+                       out: &Fanout| {
+        if !out.wants(Kind::Stats) {
+            return;
+        }
         let (mut c, p) = merged(snaps, perf);
         c.alerts += stage.alerts;
-        line.clear();
-        *prev = eve_stats::write_record(&c, &p, stage, cfg.start.elapsed(), *prev, line);
-        line.push(b'\n');
+        let id = ser.ids.next_id();
+        ser.line.clear();
+        *prev = eve_stats::write_record(
+            &c,
+            &p,
+            stage,
+            cfg.start.elapsed(),
+            *prev,
+            &out.stats(),
+            std::str::from_utf8(&id).unwrap_or_default(),
+            &mut ser.line,
+        );
+        let meta = OutMeta {
+            kind: Kind::Stats,
+            severity: 0,
+            flow_id: 0,
+            src: None,
+            ts_ns: wall_ns(),
+        };
+        ser.emit(out, meta, out.needs_ecs());
     };
     let mut reopen_seen = cfg.reopen.load(std::sync::atomic::Ordering::SeqCst);
+    let mut reopened = 0u64;
     loop {
         let wait = if cfg.stats {
             cfg.interval
@@ -966,21 +1080,15 @@ fn writer_loop(rx: Receiver<Msg>, sink: EveSink, cfg: WriterCfg, mut stage: Stag
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         };
         let gen = cfg.reopen.load(std::sync::atomic::Ordering::SeqCst);
-        if gen != reopen_seen && result.is_ok() {
+        if gen != reopen_seen {
+            // Everything so far goes to the old file; what follows to the new one (each file
+            // sink's thread flushes, then reopens, in its queue's order).
             reopen_seen = gen;
-            // Everything so far goes to the old file; what follows to the new one.
-            match out.flush().and_then(|()| out.get_mut().reopen()) {
-                Ok(()) => {}
-                Err(e) => stage_log.push(format!(
-                    "SIGHUP: cannot reopen the EVE file ({e}); still writing to the old one"
-                )),
-            }
+            out.reopen();
+            reopened += 1;
         }
         match msg {
-            Some(Msg::Events(events)) if result.is_ok() => {
-                result = write_events(&events, &mut out, &mut line, &mut perf, &mut n);
-            }
-            Some(Msg::Events(_)) => {} // keep draining so workers never block
+            Some(Msg::Events(events)) => ser.events(&events, &out, &mut perf),
             Some(Msg::Observations(obs)) => {
                 for o in obs {
                     stage.observe(o);
@@ -1002,26 +1110,14 @@ fn writer_loop(rx: Receiver<Msg>, sink: EveSink, cfg: WriterCfg, mut stage: Stag
         let ready = stage.drain();
         if !ready.is_empty() {
             count_stage(&ready);
-            if result.is_ok() {
-                result = write_events(&ready, &mut out, &mut line, &mut perf, &mut n);
-            }
+            ser.events(&ready, &out, &mut perf);
         }
         if let Some(e) = stage.maybe_save() {
             stage_log.push(e);
         }
-        if cfg.stats && result.is_ok() && last_stats.elapsed() >= cfg.interval {
+        if cfg.stats && last_stats.elapsed() >= cfg.interval {
             last_stats = Instant::now();
-            write_stats(&snaps, &perf, &stage.stats, &mut prev, &mut line);
-            if let Err(e) = out.write_all(&line) {
-                result = Err(e);
-            }
-            n += 1;
-        }
-        // Nothing else queued: flush, so a live or slow input shows its events promptly.
-        if rx.is_empty() && result.is_ok() {
-            if let Err(e) = out.flush() {
-                result = Err(e);
-            }
+            write_stats(&snaps, &perf, &stage.stats, &mut prev, &mut ser, &out);
         }
     }
     // End of input: every open alert window is written, and the baseline saved.
@@ -1030,32 +1126,45 @@ fn writer_loop(rx: Receiver<Msg>, sink: EveSink, cfg: WriterCfg, mut stage: Stag
     }
     let ready = stage.drain();
     count_stage(&ready);
-    if result.is_ok() {
-        result = write_events(&ready, &mut out, &mut line, &mut perf, &mut n);
+    ser.events(&ready, &out, &mut perf);
+    if cfg.stats {
+        write_stats(&snaps, &perf, &stage.stats, &mut prev, &mut ser, &out);
     }
-    if cfg.stats && result.is_ok() {
-        write_stats(&snaps, &perf, &stage.stats, &mut prev, &mut line);
-        match out.write_all(&line) {
-            Ok(()) => n += 1,
-            Err(e) => result = Err(e),
+    if ser.ecs_errors > 0 {
+        stage_log.push(format!(
+            "{} events could not be mapped to ECS (sent to EVE sinks only)",
+            ser.ecs_errors
+        ));
+    }
+    // Every sink delivers what it holds within --flush-timeout; the rest stays in its spool.
+    let sinks = out.finish();
+    let mut lost = Vec::new();
+    for k in &sinks {
+        let n = k.dropped_oldest + k.dropped_newest + k.rejected;
+        if n > 0 {
+            lost.push(format!(
+                "sink {} lost {n} events (dropped_oldest {}, dropped_newest {}, rejected {})",
+                k.name, k.dropped_oldest, k.dropped_newest, k.rejected
+            ));
         }
-    }
-    if result.is_ok() {
-        if let Err(e) = out.flush() {
-            result = Err(e);
+        if k.spool_events > 0 {
+            stage_log.push(format!(
+                "sink {}: {} events wait in its spool for the next start with the same --spool",
+                k.name, k.spool_events
+            ));
         }
     }
     let (_, p) = merged(&snaps, &perf);
-    let reopened = out.get_ref().reopened;
     WriterEnd {
         reopened,
-        written: n,
+        written: ser.written,
         perf: p,
-        error: result.err(),
+        error: (!lost.is_empty()).then(|| lost.join("; ")),
         stage: stage.stats,
         stage_log,
         baseline: stage.baseline_summary(),
         alerts_by_sig: by_sig,
+        sinks,
     }
 }
 

@@ -438,8 +438,7 @@ struct Envelope<'a> {
     http: Option<HttpOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     quic: Option<QuicOut<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cloudtap: Option<Cloudtap<'a>>,
+    cloudtap: Cloudtap<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     app_proto: Option<&'a str>,
     direction: &'a str,
@@ -447,13 +446,34 @@ struct Envelope<'a> {
     flow: Option<FlowOut<'a>>,
 }
 
-/// Our one namespaced object: labels on a record, or the detection stage's verdict on an
-/// alert.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Cloudtap<'a> {
-    Labels(Labels<'a>),
-    Verdict(&'a serde_json::Value),
+/// Our one namespaced object: the event's unique id on every event, then labels on a record
+/// or the detection stage's verdict on an alert.
+struct Cloudtap<'a> {
+    event_id: &'a str,
+    labels: Option<&'a [String]>,
+    verdict: Option<&'a serde_json::Value>,
+}
+
+impl Serialize for Cloudtap<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut o = s.serialize_map(None)?;
+        o.serialize_entry("event_id", self.event_id)?;
+        match self.verdict {
+            Some(serde_json::Value::Object(m)) => {
+                for (k, v) in m {
+                    if k != "event_id" {
+                        o.serialize_entry(k, v)?;
+                    }
+                }
+            }
+            Some(other) => o.serialize_entry("verdict", other)?,
+            None => {}
+        }
+        if let Some(l) = self.labels {
+            o.serialize_entry("labels", l)?;
+        }
+        o.end()
+    }
 }
 
 struct FlowOut<'a>(&'a FlowRecord);
@@ -484,11 +504,6 @@ impl Serialize for FlowOut<'_> {
 }
 
 #[derive(Serialize)]
-struct Labels<'a> {
-    labels: &'a [String],
-}
-
-#[derive(Serialize)]
 struct HttpOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     hostname: Option<&'a str>,
@@ -503,8 +518,9 @@ struct HttpOut<'a> {
     protocol: &'a str,
 }
 
-/// Serialises one event as a JSON line (without the newline) into `out`.
-pub fn write_event(ev: &Event, out: &mut Vec<u8>) {
+/// Serialises one event as a JSON line (without the newline) into `out`, with its unique
+/// `cloudtap.event_id` (`output::event_id`).
+pub fn write_event(ev: &Event, event_id: &str, out: &mut Vec<u8>) {
     let m = &ev.meta;
     let mut ts = String::with_capacity(32);
     eve_timestamp(m.ts_ns, &mut ts);
@@ -536,7 +552,11 @@ pub fn write_event(ev: &Event, out: &mut Vec<u8>) {
         tls_server: None,
         http: None,
         quic: None,
-        cloudtap: ev.verdict.as_deref().map(Cloudtap::Verdict),
+        cloudtap: Cloudtap {
+            event_id,
+            labels: None,
+            verdict: ev.verdict.as_deref(),
+        },
         app_proto: record.map(Record::app_proto),
         direction: if m.to_server {
             "to_server"
@@ -574,7 +594,7 @@ pub fn write_event(ev: &Event, out: &mut Vec<u8>) {
     if ev.alert.is_none() && !ev.labels.is_empty() {
         // Our one namespaced object (never new top-level EVE keys); on records and on flow
         // records (the flow's address check).
-        env.cloudtap = Some(Cloudtap::Labels(Labels { labels: &ev.labels }));
+        env.cloudtap.labels = Some(&ev.labels);
     }
     let _ = serde_json::to_writer(&mut *out, &env);
 }

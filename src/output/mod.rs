@@ -2,6 +2,7 @@
 
 pub mod ecs;
 pub mod eve;
+pub mod event_id;
 pub mod fanout;
 pub mod sink;
 pub mod spool;

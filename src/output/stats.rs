@@ -3,6 +3,7 @@
 //! same dashboards read them, with cloudtap's own figures (rates, histograms, queues, skips)
 //! under `stats.cloudtap`.
 
+use crate::output::fanout::SinkStats;
 use crate::stats::{Counters, Perf, Quantiles, StageStats};
 use crate::timefmt::eve_timestamp;
 use serde_json::{json, Map, Value};
@@ -29,6 +30,8 @@ pub fn write_record(
     stage: &StageStats,
     uptime: Duration,
     prev: Totals,
+    sinks: &[SinkStats],
+    event_id: &str,
     out: &mut Vec<u8>,
 ) -> Totals {
     let now_ns = std::time::SystemTime::now()
@@ -43,6 +46,31 @@ pub fn write_record(
         .sorted()
         .into_iter()
         .map(|(k, v)| (k.to_string(), Value::from(v)))
+        .collect();
+    // Per sink, by its name: what was delivered, spooled, replayed, and every event lost
+    // with its cause (docs/sinks.md).
+    let sinks: Map<String, Value> = sinks
+        .iter()
+        .map(|k| {
+            (
+                k.name.clone(),
+                json!({
+                    "sent": k.sent,
+                    "spooled": k.spooled,
+                    "replayed": k.replayed,
+                    "dropped_oldest": k.dropped_oldest,
+                    "dropped_newest": k.dropped_newest,
+                    "rejected": k.rejected,
+                    "errors": k.errors,
+                    "reconnects": k.reconnects,
+                    "queued": k.queued,
+                    "spool_events": k.spool_events,
+                    "spool_bytes": k.spool_bytes,
+                    "spool_corrupt": k.spool_corrupt,
+                    "up": k.up,
+                }),
+            )
+        })
         .collect();
     let rec = json!({
         "timestamp": ts,
@@ -106,8 +134,10 @@ pub fn write_record(
                 },
                 "skips": skips,
                 "stage": stage,
-            }
-        }
+            },
+            "sinks": sinks,
+        },
+        "cloudtap": { "event_id": event_id },
     });
     // Serialising a Value into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, &rec);
