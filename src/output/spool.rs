@@ -5,7 +5,7 @@
 //! persisted read cursor and a hard size bound, that survives `kill -9` and a torn tail.
 //! Embedded databases (sled, rocksdb, sqlite) are far larger than the problem and do not
 //! bound their disk use the way `--spool-max` must; queue crates on crates.io either keep
-//! everything in memory or lack checksums. The format below is ~400 lines and fully ours.
+//! everything in memory or lack checksums. The format below is small and fully ours.
 //!
 //! Layout of `DIR/<sink name>/`:
 //! * `00000001.spool`, `00000002.spool`, ...: segments, written in sequence order; a new one
