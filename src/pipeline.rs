@@ -1501,12 +1501,14 @@ impl Worker {
                 // had: that hole will not be filled; skip it now so what follows is read
                 // (HTTP resynchronises on the next request line).
                 if t.ack_flag && !flow.app[1 - dir].is_finished() {
-                    let app = &mut flow.app[1 - dir];
+                    let app = &mut flow.app;
                     let skips = &mut self.c.skips;
                     let peer = &mut self.peer_records;
                     let o = flow.tcp[1 - dir].on_peer_ack(t.ack, |d| match d {
-                        Delivery::Data(data) => app.feed(data, (dport, sport), peer, skips),
-                        Delivery::Gap(_) => app.gap(skips),
+                        Delivery::Data(data) => {
+                            extract::feed_pair(app, 1 - dir, data, (dport, sport), peer, skips)
+                        }
+                        Delivery::Gap(_) => app[1 - dir].gap(skips),
                     });
                     self.c.tcp_ooo_dropped += o.ooo_dropped;
                     self.c.tcp_gaps += o.gaps;
@@ -1514,15 +1516,19 @@ impl Worker {
                 if !t.payload.is_empty() {
                     // A server's certificate is read for the `tls` record (`--types tls`),
                     // or to name the destination of a client that sent no SNI.
-                    if dir != usize::from(flow.client) && !self.types.tls && flow.sni_seen {
+                    if flow.sni_seen && !self.types.tls && dir != usize::from(flow.client) {
                         flow.app[dir].skip_server_flight();
                     }
                     let before = flow.buffered(dir);
-                    let app = &mut flow.app[dir];
+                    // Both directions: a server's first hello tells the client's stream how
+                    // many ClientHellos are left to read (extract::feed_pair).
+                    let app = &mut flow.app;
                     let skips = &mut self.c.skips;
                     let o = flow.tcp[dir].segment_events(t.seq, t.payload, |d| match d {
-                        Delivery::Data(data) => app.feed(data, (sport, dport), &mut records, skips),
-                        Delivery::Gap(_) => app.gap(skips),
+                        Delivery::Data(data) => {
+                            extract::feed_pair(app, dir, data, (sport, dport), &mut records, skips)
+                        }
+                        Delivery::Gap(_) => app[dir].gap(skips),
                     });
                     self.c.tcp_ooo_dropped += o.ooo_dropped;
                     self.c.tcp_gaps += o.gaps;

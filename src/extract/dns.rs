@@ -99,7 +99,9 @@ fn be16(d: &[u8], at: usize) -> Option<u16> {
 /// by dots, bytes outside printable ASCII, dots and backslashes inside labels escaped as
 /// `\DDD`) and the position just after the name's bytes at `pos`.
 pub fn read_name(msg: &[u8], mut pos: usize) -> Result<(String, usize), DnsError> {
-    let mut out = String::new();
+    // Built as bytes, all ASCII (escapes are ASCII digits), with room for a usual name so
+    // it is allocated once: a name is read for every question and answer of every message.
+    let mut out: Vec<u8> = Vec::with_capacity(NAME_CAPACITY);
     let mut wire_len = 0usize;
     let mut end_after: Option<usize> = None;
     let mut hops = 0usize;
@@ -113,9 +115,9 @@ pub fn read_name(msg: &[u8], mut pos: usize) -> Result<(String, usize), DnsError
                     let end = end_after.unwrap_or(pos + 1);
                     if out.is_empty() {
                         // The root, as Suricata writes it.
-                        out.push_str("<root>");
+                        out.extend_from_slice(b"<root>");
                     }
-                    return Ok((out, end));
+                    return Ok((ascii_string(out), end));
                 }
                 let l = usize::from(len);
                 let label = msg
@@ -126,16 +128,23 @@ pub fn read_name(msg: &[u8], mut pos: usize) -> Result<(String, usize), DnsError
                     return Err(DnsError::NameTooLong);
                 }
                 if !out.is_empty() {
-                    out.push('.');
+                    out.push(b'.');
                 }
-                for &b in label {
-                    if b.is_ascii_graphic() && b != b'.' && b != b'\\' {
-                        out.push(b as char);
-                    } else {
-                        out.push('\\');
-                        out.push(char::from(b'0' + b / 100));
-                        out.push(char::from(b'0' + (b / 10) % 10));
-                        out.push(char::from(b'0' + b % 10));
+                if label.iter().all(|b| is_plain(*b)) {
+                    // The usual label: copied as it is.
+                    out.extend_from_slice(label);
+                } else {
+                    for &b in label {
+                        if is_plain(b) {
+                            out.push(b);
+                        } else {
+                            out.extend_from_slice(&[
+                                b'\\',
+                                b'0' + b / 100,
+                                b'0' + (b / 10) % 10,
+                                b'0' + b % 10,
+                            ]);
+                        }
                     }
                 }
                 pos += 1 + l;
@@ -154,6 +163,24 @@ pub fn read_name(msg: &[u8], mut pos: usize) -> Result<(String, usize), DnsError
             _ => return Err(DnsError::LabelTooLong),
         }
     }
+}
+
+/// Room reserved for a name in presentation form: most names are shorter, so the name is
+/// allocated once.
+const NAME_CAPACITY: usize = 64;
+
+/// A label byte written as it is (printable ASCII other than the dot and the backslash);
+/// the others are escaped as `\DDD`.
+#[inline]
+fn is_plain(b: u8) -> bool {
+    b.is_ascii_graphic() && b != b'.' && b != b'\\'
+}
+
+/// The name's bytes as a String: they are ASCII by construction (plain bytes, dots, and
+/// `\DDD` escapes), so the check cannot fail; were it to, the bytes are kept lossily
+/// rather than panicking.
+fn ascii_string(v: Vec<u8>) -> String {
+    String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Most compression pointers one name may follow. A name is at most 255 bytes, so at most

@@ -60,9 +60,29 @@ pub struct Request {
 }
 
 /// RFC 7230 `tchar`: the bytes a method token (and a header name) is made of.
+#[inline]
 fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TCHAR[usize::from(b)]
 }
+
+/// `tchar` by byte value: every byte of every header name is checked, so a table rather
+/// than a search of the punctuation list.
+const TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric();
+        i += 1;
+    }
+    let punct = b"!#$%&'*+-.^_`|~";
+    let mut j = 0;
+    while j < punct.len() {
+        t[punct[j] as usize] = true;
+        j += 1;
+    }
+    t
+};
 
 /// Longest method token considered (the known ones are at most 11 bytes; custom ones a bit
 /// longer); bounds the look at a line start.
@@ -145,13 +165,12 @@ fn trim(mut v: &[u8]) -> &[u8] {
     v
 }
 
-/// One parsed request head: the request line's parts and the header fields.
-#[derive(Debug, Default)]
+/// One parsed request head: the request it makes, how its body is framed, and what was
+/// skipped in it.
+#[derive(Debug)]
 struct Head {
-    method: String,
-    uri: String,
-    protocol: &'static str,
-    headers: Vec<(Vec<u8>, Vec<u8>)>,
+    req: Request,
+    body: State,
     /// Header lines skipped (no colon, or a name that is not a token).
     invalid_lines: usize,
     /// Headers past MAX_HEADERS, not kept.
@@ -161,41 +180,99 @@ struct Head {
 enum HeadStatus {
     Partial,
     /// Bytes the head took, and the head.
-    Complete(usize, Head),
+    Complete(usize, Box<Head>),
     Invalid,
 }
 
-/// Parses a request head at the start of `buf` (leniently, see the module comment).
-fn parse_head(buf: &[u8]) -> HeadStatus {
-    // The head ends at the first empty line (CRLF CRLF, or bare LF LF as libhtp allows).
-    let mut end = None;
-    let mut line_start = 0;
-    let mut lines: Vec<&[u8]> = Vec::new();
-    // `buf` is at most MAX_HEADER_BYTES plus the segment just fed (the caller drops a longer
-    // partial head), and each pass moves `line_start` past one newline.
-    while let Some(p) = buf[line_start..].iter().position(|b| *b == b'\n') {
-        let line = &buf[line_start..line_start + p];
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        line_start += p + 1;
-        if line.is_empty() {
-            end = Some(line_start);
+/// The next line of `buf` from `at`: the line without its LF (and CR), and where the one
+/// after it starts; `None` when no LF follows. Looks at eight bytes at a time (a request
+/// head is mostly long lines).
+#[inline]
+fn next_line(buf: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    let rest = buf.get(at..)?;
+    let p = find_lf(rest)?;
+    let line = &rest[..p];
+    Some((line.strip_suffix(b"\r").unwrap_or(line), at + p + 1))
+}
+
+/// Position of the first LF in `d`: a word-at-a-time search (the classic "has zero byte"
+/// test on the bytes XORed with LF), then the exact byte.
+#[inline]
+fn find_lf(d: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const LF: u64 = LO * b'\n' as u64;
+    let mut i = 0;
+    while let Some(w) = d.get(i..i + 8) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        let x = u64::from_le_bytes(b) ^ LF;
+        if (x.wrapping_sub(LO) & !x & HI) != 0 {
             break;
         }
-        lines.push(line);
+        i += 8;
     }
-    let Some(end) = end else {
+    d[i..].iter().position(|b| *b == b'\n').map(|p| i + p)
+}
+
+/// A header field being read, applied to the request once its continuation lines (if any)
+/// have been joined to it. Only the fields the request keeps are copied.
+struct Field<'a> {
+    name: &'a [u8],
+    /// The value as sent, or joined with continuation lines.
+    value: std::borrow::Cow<'a, [u8]>,
+}
+
+/// Which of the fields the request keeps a header name is (`None`: not kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kept {
+    Host,
+    UserAgent,
+    ContentType,
+    ContentLength,
+    TransferEncoding,
+}
+
+fn kept(name: &[u8]) -> Option<Kept> {
+    let (want, k): (&[u8], Kept) = match name.len() {
+        4 => (b"host", Kept::Host),
+        10 => (b"user-agent", Kept::UserAgent),
+        12 => (b"content-type", Kept::ContentType),
+        14 => (b"content-length", Kept::ContentLength),
+        17 => (b"transfer-encoding", Kept::TransferEncoding),
+        _ => return None,
+    };
+    name.eq_ignore_ascii_case(want).then_some(k)
+}
+
+/// Parses a request head at the start of `buf` (leniently, see the module comment), in one
+/// pass over its lines, copying only what the request keeps.
+fn parse_head(buf: &[u8]) -> HeadStatus {
+    // The head ends at the first empty line (CRLF CRLF, or bare LF LF as libhtp allows).
+    // `buf` is at most MAX_HEADER_BYTES plus the segment just fed (the caller drops a longer
+    // partial head), and each line read moves past one newline.
+    let Some((first, mut at)) = next_line(buf, 0) else {
         return HeadStatus::Partial;
     };
-    let Some((first, rest)) = lines.split_first() else {
-        return HeadStatus::Invalid;
-    };
-    let line = trim(first);
-    let mtok = line.iter().take_while(|b| is_tchar(**b)).count();
-    if mtok == 0 || !matches!(line.get(mtok), Some(b' ' | b'\t')) {
+    if first.is_empty() {
         return HeadStatus::Invalid;
     }
-    let Some(protocol) = version_of_line(line) else {
-        return HeadStatus::Invalid;
+    let line = trim(first);
+    let mtok = line.iter().take_while(|b| is_tchar(**b)).count();
+    let protocol = if mtok == 0 || !matches!(line.get(mtok), Some(b' ' | b'\t')) {
+        None
+    } else {
+        version_of_line(line)
+    };
+    let Some(protocol) = protocol else {
+        // Not a request line; still a partial head (not an invalid one) until it ends.
+        loop {
+            match next_line(buf, at) {
+                None => return HeadStatus::Partial,
+                Some(([], _)) => return HeadStatus::Invalid,
+                Some((_, next)) => at = next,
+            }
+        }
     };
     let vstart = line
         .iter()
@@ -204,20 +281,36 @@ fn parse_head(buf: &[u8]) -> HeadStatus {
     // The URI is everything between the method and the version, spaces included.
     let uri = trim(line.get(mtok..vstart).unwrap_or(&[]));
     let mut head = Head {
-        method: String::from_utf8_lossy(&line[..mtok]).into_owned(),
-        uri: String::from_utf8_lossy(uri).into_owned(),
-        protocol,
-        ..Head::default()
+        req: Request {
+            method: String::from_utf8_lossy(&line[..mtok]).into_owned(),
+            uri: String::from_utf8_lossy(uri).into_owned(),
+            protocol,
+            ..Request::default()
+        },
+        body: State::Head,
+        invalid_lines: 0,
+        dropped_headers: 0,
     };
-    // A header line that failed ends any folding: a continuation after it is skipped too.
+    let mut headers = 0usize;
+    // The last header kept, while continuation lines may still be joined to it. A header
+    // line that failed ends any folding: a continuation after it is skipped too.
+    let mut cur: Option<Field<'_>> = None;
     let mut can_fold = false;
-    for l in rest {
+    let end = loop {
+        let Some((l, next)) = next_line(buf, at) else {
+            return HeadStatus::Partial;
+        };
+        at = next;
+        if l.is_empty() {
+            break at;
+        }
         if matches!(l.first(), Some(b' ' | b'\t')) {
             // Obsolete line folding (RFC 7230 3.2.4): one SP replaces the fold.
-            match head.headers.last_mut() {
-                Some((_, v)) if can_fold => {
+            match cur.as_mut() {
+                Some(f) if can_fold => {
                     let more = trim(l);
-                    if !more.is_empty() && v.len() + more.len() < MAX_HEADER_BYTES {
+                    if !more.is_empty() && f.value.len() + more.len() < MAX_HEADER_BYTES {
+                        let v = f.value.to_mut();
                         if !v.is_empty() {
                             v.push(b' ');
                         }
@@ -240,16 +333,26 @@ fn parse_head(buf: &[u8]) -> HeadStatus {
             can_fold = false;
             continue;
         }
-        if head.headers.len() >= MAX_HEADERS {
+        if headers >= MAX_HEADERS {
             head.dropped_headers += 1;
             can_fold = false;
             continue;
         }
-        head.headers
-            .push((name.to_vec(), trim(&l[colon + 1..]).to_vec()));
+        headers += 1;
+        if let Some(f) = cur.take() {
+            apply(&mut head, &f);
+        }
+        cur = Some(Field {
+            name,
+            value: std::borrow::Cow::Borrowed(trim(&l[colon + 1..])),
+        });
         can_fold = true;
+    };
+    if let Some(f) = cur.take() {
+        apply(&mut head, &f);
     }
-    HeadStatus::Complete(end, head)
+    finish(&mut head);
+    HeadStatus::Complete(end, Box::new(head))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -407,8 +510,8 @@ impl RequestStream {
                             if head.dropped_headers > 0 {
                                 skips.push(HttpSkip::TooManyHeaders);
                             }
-                            let (r, body) = build(&head);
-                            out.push(r);
+                            let Head { req, body, .. } = *head;
+                            out.push(req);
                             self.buf.drain(..n);
                             self.state = body;
                         }
@@ -567,44 +670,48 @@ pub fn split_host_port(h: &str) -> (String, Option<u16>) {
     }
 }
 
-fn build(head: &Head) -> (Request, State) {
-    let mut r = Request {
-        method: head.method.clone(),
-        uri: head.uri.clone(),
-        protocol: head.protocol,
-        ..Request::default()
+/// Applies one header field (continuations joined) to the request being read.
+fn apply(head: &mut Head, f: &Field<'_>) {
+    let Some(k) = kept(f.name) else {
+        return;
     };
-    let mut body = State::Head;
-    for (name, value) in &head.headers {
-        let name = name.as_slice();
-        let value = value.as_slice();
-        if name.eq_ignore_ascii_case(b"host") {
+    let value = &f.value[..];
+    let r = &mut head.req;
+    match k {
+        Kept::Host => {
             let (host, port) = split_host_port(&header_str(value));
             r.host = Some(host);
             r.host_port = port;
-        } else if name.eq_ignore_ascii_case(b"user-agent") {
+        }
+        Kept::UserAgent => {
             // Repeated User-Agent headers are joined with ", " as Suricata does; every
             // one of them is matched by the detect stage.
             let ua = header_raw(value);
             r.user_agent = Some(match r.user_agent.take() {
                 Some(prev) => format!("{prev}, {ua}"),
-                None => ua,
+                None => ua.clone(),
             });
-            r.user_agents.push(header_raw(value));
-        } else if name.eq_ignore_ascii_case(b"content-type") {
-            r.content_type = Some(header_str(value));
-        } else if name.eq_ignore_ascii_case(b"content-length") {
+            r.user_agents.push(ua);
+        }
+        Kept::ContentType => r.content_type = Some(header_str(value)),
+        Kept::ContentLength => {
             if let Ok(n) = header_str(value).parse::<u64>() {
-                if n > 0 && body == State::Head {
-                    body = State::Body(n);
+                if n > 0 && head.body == State::Head {
+                    head.body = State::Body(n);
                 }
             }
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding")
-            && header_str(value).to_ascii_lowercase().contains("chunked")
-        {
-            body = State::ChunkSize;
+        }
+        Kept::TransferEncoding => {
+            if header_str(value).to_ascii_lowercase().contains("chunked") {
+                head.body = State::ChunkSize;
+            }
         }
     }
+}
+
+/// What the whole head decides: the host of an absolute-form URI, CONNECT's tunnel.
+fn finish(head: &mut Head) {
+    let r = &mut head.req;
     if r.host.is_none() {
         // Absolute-form request target (to a proxy): http://host[:port]/path
         if let Some(rest) = r.uri.split_once("://").map(|(_, rest)| rest) {
@@ -619,7 +726,69 @@ fn build(head: &Head) -> (Request, State) {
     }
     if r.method.eq_ignore_ascii_case("CONNECT") {
         // The tunnel that follows is not HTTP (usually TLS, probed by the caller).
-        body = State::Tunnel;
+        head.body = State::Tunnel;
     }
-    (r, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_lf_finds_the_first_newline_wherever_it_sits() {
+        for len in 0..40 {
+            for at in 0..len {
+                let mut d = vec![b'a'; len];
+                d[at] = b'\n';
+                if at + 3 < len {
+                    d[at + 3] = b'\n';
+                }
+                assert_eq!(find_lf(&d), Some(at), "len {len} at {at}");
+            }
+            // Bytes one off LF (0x0b, 0x09, 0x8a) are not taken for it.
+            let d: Vec<u8> = (0..len).map(|i| [0x0b, 0x09, 0x8a][i % 3]).collect();
+            assert_eq!(find_lf(&d), None);
+        }
+    }
+
+    #[test]
+    fn tchar_table_is_the_rfc_set() {
+        for b in 0..=255u8 {
+            let want = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            assert_eq!(is_tchar(b), want, "{b:#04x}");
+        }
+    }
+
+    #[test]
+    fn head_fields_are_read_in_one_pass() {
+        let mut s = RequestStream::new(true);
+        let (mut out, mut skips) = (Vec::new(), Vec::new());
+        let req = b"POST http://p.example:8080/x HTTP/1.1\r\nUser-Agent: a\r\n b\r\n\
+            user-agent: c\r\nbad line\r\n\tlost\r\nContent-Type: t/x\r\n\
+            Content-Length: 3\r\n\r\nabcGET /n HTTP/1.0\nHost: h.example:81\n\n";
+        s.feed(req, &mut out, &mut skips);
+        assert_eq!(out.len(), 2);
+        let r = &out[0];
+        assert_eq!(
+            (r.method.as_str(), r.uri.as_str()),
+            ("POST", "http://p.example:8080/x")
+        );
+        assert_eq!(
+            (r.host.as_deref(), r.host_port),
+            (Some("p.example"), Some(8080))
+        );
+        assert_eq!(r.user_agent.as_deref(), Some("a b, c"));
+        assert_eq!(r.user_agents, ["a b", "c"]);
+        assert_eq!(r.content_type.as_deref(), Some("t/x"));
+        assert_eq!(
+            skips,
+            [HttpSkip::InvalidHeaderLine, HttpSkip::InvalidHeaderLine]
+        );
+        let r = &out[1];
+        assert_eq!((r.method.as_str(), r.protocol), ("GET", "HTTP/1.0"));
+        assert_eq!(
+            (r.host.as_deref(), r.host_port),
+            (Some("h.example"), Some(81))
+        );
+    }
 }

@@ -141,6 +141,21 @@ impl AppStream {
         }
     }
 
+    /// The server's first hello, on the other direction of this connection, was read:
+    /// `hrr` when it is a HelloRetryRequest. A TLS client stream then knows how many
+    /// ClientHellos are still to come (one more after a HelloRetryRequest, none otherwise)
+    /// and finishes once they are read, rather than walking encrypted records until the
+    /// first application data (the connection stays on the packet path meanwhile).
+    /// Streams not yet decided keep reading as before: nothing is lost, only time.
+    pub fn server_hello(&mut self, hrr: bool) {
+        if let AppStream::Tls(t) = self {
+            t.expect_hellos(if hrr { 2 } else { 1 });
+            if t.is_done() {
+                *self = AppStream::Finished;
+            }
+        }
+    }
+
     /// Feeds contiguous in-order bytes of this direction.
     pub fn feed(
         &mut self,
@@ -149,8 +164,20 @@ impl AppStream {
         out: &mut Vec<Record>,
         skips: &mut Skips,
     ) {
+        self.feed_head(data, ports, out, skips);
+    }
+
+    /// [`AppStream::feed`], also telling what this direction's first bytes said about a
+    /// server's first hello (see [`tls::first_server_hello`]), when they were decided now.
+    fn feed_head(
+        &mut self,
+        data: &[u8],
+        ports: (u16, u16),
+        out: &mut Vec<Record>,
+        skips: &mut Skips,
+    ) -> Option<bool> {
         if data.is_empty() {
-            return;
+            return None;
         }
         if let AppStream::Undecided {
             synced,
@@ -164,6 +191,12 @@ impl AppStream {
             let mut head = held.clone();
             head.extend_from_slice(data);
             let next = decide(&head, synced, server_tls, ports);
+            let hello = match next {
+                Some(AppStream::TlsServer(_) | AppStream::Finished) => {
+                    tls::first_server_hello(&head)
+                }
+                _ => None,
+            };
             match next {
                 Some(s @ AppStream::Probe { .. }) => {
                     // A probe looks at chunk starts: replay the chunks as they came (a SOCKS
@@ -180,9 +213,10 @@ impl AppStream {
                 None if head.len() < MAX_UNDECIDED => *buf = head,
                 None => *self = AppStream::Finished,
             }
-            return;
+            return hello;
         }
         self.feed_decided(data, out, skips);
+        None
     }
 
     fn feed_decided(&mut self, data: &[u8], out: &mut Vec<Record>, skips: &mut Skips) {
@@ -268,6 +302,24 @@ impl AppStream {
     }
 }
 
+/// Feeds contiguous in-order bytes of direction `dir` of a TCP connection whose two
+/// directions are `app`. When they are a server's first hello, the other direction (the
+/// client's) learns whether it was a HelloRetryRequest (see [`AppStream::server_hello`]).
+pub fn feed_pair(
+    app: &mut [AppStream; 2],
+    dir: usize,
+    data: &[u8],
+    ports: (u16, u16),
+    out: &mut Vec<Record>,
+    skips: &mut Skips,
+) {
+    let [a, b] = app;
+    let (this, peer) = if dir == 0 { (a, b) } else { (b, a) };
+    if let Some(hrr) = this.feed_head(data, ports, out, skips) {
+        peer.server_hello(hrr);
+    }
+}
+
 /// Recognises a direction's protocol from its first bytes; `None` = need more bytes.
 fn decide(
     head: &[u8],
@@ -348,5 +400,176 @@ pub fn udp_dns(payload: &[u8], sport: u16, dport: u16, skips: &mut Skips) -> Opt
             }
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(ct: u8, payload: &[u8]) -> Vec<u8> {
+        let mut r = vec![ct, 3, 3];
+        r.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        r.extend_from_slice(payload);
+        r
+    }
+
+    fn handshake(t: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![t];
+        m.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        m.extend_from_slice(body);
+        m
+    }
+
+    /// A ClientHello record naming `sni`.
+    fn client_hello(sni: &str) -> Vec<u8> {
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[7; 32]);
+        body.push(0);
+        body.extend_from_slice(&[0, 2, 0x13, 0x01, 1, 0]);
+        let mut d = ((sni.len() + 3) as u16).to_be_bytes().to_vec();
+        d.push(0);
+        d.extend_from_slice(&(sni.len() as u16).to_be_bytes());
+        d.extend_from_slice(sni.as_bytes());
+        let mut e = vec![0, 0];
+        e.extend_from_slice(&(d.len() as u16).to_be_bytes());
+        e.extend_from_slice(&d);
+        body.extend_from_slice(&(e.len() as u16).to_be_bytes());
+        body.extend_from_slice(&e);
+        record(22, &handshake(1, &body))
+    }
+
+    /// A TLS 1.3 ServerHello record; `hrr`: with the HelloRetryRequest random.
+    fn server_hello(hrr: bool) -> Vec<u8> {
+        let mut body = vec![3, 3];
+        if hrr {
+            body.extend_from_slice(&tls::HRR_RANDOM);
+        } else {
+            body.extend_from_slice(&[9; 32]);
+        }
+        body.push(0);
+        body.extend_from_slice(&[0x13, 0x01, 0]);
+        body.extend_from_slice(&[0, 6, 0, 0x2b, 0, 2, 3, 4]);
+        record(22, &handshake(2, &body))
+    }
+
+    fn snis(out: &[Record]) -> Vec<String> {
+        out.iter()
+            .filter_map(|r| match r {
+                Record::Tls(h) => h.sni.clone(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_server_hello_finishes_the_client_stream() {
+        let mut app = [AppStream::new(true), AppStream::new(true)];
+        let (mut out, mut skips) = (Vec::new(), Skips::default());
+        feed_pair(
+            &mut app,
+            0,
+            &client_hello("a.example"),
+            (50000, 443),
+            &mut out,
+            &mut skips,
+        );
+        assert!(!app[0].is_finished(), "the server has not answered yet");
+        feed_pair(
+            &mut app,
+            1,
+            &server_hello(false),
+            (443, 50000),
+            &mut out,
+            &mut skips,
+        );
+        assert!(app[0].is_finished(), "no second ClientHello can follow");
+        assert_eq!(snis(&out), ["a.example"]);
+    }
+
+    #[test]
+    fn a_hello_retry_request_keeps_the_client_stream_for_one_more_hello() {
+        let mut app = [AppStream::new(true), AppStream::new(true)];
+        let (mut out, mut skips) = (Vec::new(), Skips::default());
+        feed_pair(
+            &mut app,
+            0,
+            &client_hello("h.example"),
+            (50000, 443),
+            &mut out,
+            &mut skips,
+        );
+        feed_pair(
+            &mut app,
+            1,
+            &server_hello(true),
+            (443, 50000),
+            &mut out,
+            &mut skips,
+        );
+        assert!(
+            !app[0].is_finished(),
+            "the second ClientHello is still to come"
+        );
+        // TLS 1.3 middlebox compatibility: a ChangeCipherSpec before the second hello.
+        let mut second = record(20, &[1]);
+        second.extend(client_hello("h.example"));
+        feed_pair(&mut app, 0, &second, (50000, 443), &mut out, &mut skips);
+        assert!(app[0].is_finished(), "two hellos are all a handshake has");
+        assert_eq!(snis(&out), ["h.example", "h.example"]);
+    }
+
+    #[test]
+    fn a_server_answer_that_does_not_tell_leaves_the_client_stream_reading() {
+        // The server's first segment too short to hold the random: no verdict, the client
+        // stream reads on as without one (every ClientHello until encrypted records).
+        let mut app = [AppStream::new(true), AppStream::new(true)];
+        let (mut out, mut skips) = (Vec::new(), Skips::default());
+        feed_pair(
+            &mut app,
+            0,
+            &client_hello("s.example"),
+            (50000, 443),
+            &mut out,
+            &mut skips,
+        );
+        let sh = server_hello(false);
+        feed_pair(&mut app, 1, &sh[..20], (443, 50000), &mut out, &mut skips);
+        feed_pair(&mut app, 1, &sh[20..], (443, 50000), &mut out, &mut skips);
+        assert!(!app[0].is_finished());
+        feed_pair(
+            &mut app,
+            0,
+            &record(23, &[1; 30]),
+            (50000, 443),
+            &mut out,
+            &mut skips,
+        );
+        assert!(app[0].is_finished(), "application data ends it");
+        // A verdict before the client's hello is complete: the first hello still counts.
+        let mut app = [AppStream::new(true), AppStream::new(true)];
+        let ch = client_hello("t.example");
+        feed_pair(&mut app, 0, &ch[..10], (50000, 443), &mut out, &mut skips);
+        feed_pair(
+            &mut app,
+            1,
+            &server_hello(false),
+            (443, 50000),
+            &mut out,
+            &mut skips,
+        );
+        assert!(!app[0].is_finished());
+        feed_pair(&mut app, 0, &ch[10..], (50000, 443), &mut out, &mut skips);
+        assert!(app[0].is_finished());
+        assert_eq!(snis(&out), ["s.example", "t.example"]);
+    }
+
+    #[test]
+    fn first_server_hello_reads_only_a_server_hello_start() {
+        assert_eq!(tls::first_server_hello(&server_hello(true)), Some(true));
+        assert_eq!(tls::first_server_hello(&server_hello(false)), Some(false));
+        assert_eq!(tls::first_server_hello(&server_hello(true)[..42]), None);
+        assert_eq!(tls::first_server_hello(&client_hello("x")), None);
+        assert_eq!(tls::first_server_hello(b"HTTP/1.1 200 OK\r\n\r\n"), None);
     }
 }

@@ -161,6 +161,9 @@ pub const MAX_CLIENT_SCAN: usize = 256 * 1024;
 /// cannot be read on the wire; only plaintext ones are found.
 #[derive(Debug, Default)]
 pub struct ClientStream {
+    /// How many ClientHellos this handshake has, once the server's first hello has told
+    /// (see [`ClientStream::expect_hellos`]); until then up to MAX_CLIENT_HELLOS.
+    wanted: Option<u8>,
     /// Bytes of an incomplete record.
     buf: Vec<u8>,
     /// Handshake bytes gathered across records until a whole message is present.
@@ -188,6 +191,23 @@ impl ClientStream {
     /// Bytes held (bounded: one record plus one handshake message under MAX_CLIENT_HELLO).
     pub fn buffered(&self) -> usize {
         self.buf.capacity() + self.hs.capacity()
+    }
+
+    /// The server's first hello told how many ClientHellos the handshake has: one, or two
+    /// after a HelloRetryRequest (RFC 8446 4.1.4: a second HelloRetryRequest aborts the
+    /// handshake). The walk ends once that many have been reported: what follows is
+    /// encrypted, and walking it would keep the connection on the packet path until its
+    /// first application-data record for nothing.
+    pub fn expect_hellos(&mut self, n: u8) {
+        self.wanted = Some(n.clamp(1, MAX_CLIENT_HELLOS));
+        if self.hellos >= self.cap() {
+            self.finish();
+        }
+    }
+
+    /// Most ClientHellos still worth reading.
+    fn cap(&self) -> u8 {
+        self.wanted.unwrap_or(MAX_CLIENT_HELLOS)
     }
 
     fn finish(&mut self) {
@@ -259,7 +279,7 @@ impl ClientStream {
         }
         self.scanned += pos;
         self.buf.drain(..pos);
-        if self.scanned > MAX_CLIENT_SCAN || self.hellos >= MAX_CLIENT_HELLOS {
+        if self.scanned > MAX_CLIENT_SCAN || self.hellos >= self.cap() {
             self.finish();
         }
     }
@@ -294,7 +314,7 @@ impl ClientStream {
                     Ok(ch) => {
                         out.push(ch);
                         self.hellos += 1;
-                        if self.hellos >= MAX_CLIENT_HELLOS {
+                        if self.hellos >= self.cap() {
                             self.finish();
                             return;
                         }
@@ -660,7 +680,7 @@ pub const MAX_CERT_BYTES: usize = 64 * 1024;
 pub const MAX_SERVER_SCAN: usize = 96 * 1024;
 
 /// The random of a HelloRetryRequest (RFC 8446 section 4.1.3): SHA-256 of "HelloRetryRequest".
-const HRR_RANDOM: [u8; 32] = [
+pub(crate) const HRR_RANDOM: [u8; 32] = [
     0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
     0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
 ];
@@ -734,6 +754,23 @@ impl ServerInfo {
     pub fn ja3s_hash(&self) -> String {
         hex(&Md5::digest(self.ja3s_string().as_bytes()))
     }
+}
+
+/// What the first bytes of a server's stream say about its first hello: `Some(true)` for a
+/// HelloRetryRequest, `Some(false)` for a real ServerHello, `None` when they do not tell
+/// (too few bytes, a record too short to hold the random, not a ServerHello). Only the
+/// record header, the handshake header, the version and the 32-byte random are looked at:
+/// this is on the packet path of every TLS connection.
+pub fn first_server_hello(head: &[u8]) -> Option<bool> {
+    // Record header (5 bytes), handshake header (4), legacy_version (2), random (32).
+    if head.first() != Some(&22) || head.get(1) != Some(&3) || head.get(5) != Some(&2) {
+        return None;
+    }
+    let rlen = u16::from_be_bytes([*head.get(3)?, *head.get(4)?]);
+    if rlen < 4 + 2 + 32 {
+        return None;
+    }
+    Some(*head.get(11..43)? == HRR_RANDOM)
 }
 
 /// Parses the body of a ServerHello handshake message (after the 4-byte header).

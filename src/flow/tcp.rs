@@ -140,7 +140,16 @@ impl TcpStream {
     /// them again: the capture lost them. Skip the hole now (reported as `Gap`) rather than
     /// wait for the out-of-order queue to fill. Held data above `ack` does not count: the
     /// acknowledgement may simply have been captured before the data.
-    pub fn on_peer_ack<F: FnMut(Delivery<'_>)>(
+    #[inline]
+    pub fn on_peer_ack<F: FnMut(Delivery<'_>)>(&mut self, ack: u32, deliver: F) -> SegmentOutcome {
+        // Nothing held, no hole to skip: the common case, on every ACK, kept inline.
+        if self.ooo.is_empty() {
+            return SegmentOutcome::default();
+        }
+        self.on_peer_ack_held(ack, deliver)
+    }
+
+    fn on_peer_ack_held<F: FnMut(Delivery<'_>)>(
         &mut self,
         ack: u32,
         mut deliver: F,
