@@ -1026,7 +1026,7 @@ fn send_queries(port: u16, n: usize, gap: Duration) {
 }
 
 /// Starts cloudtap capturing `udp port P` on lo; returns once it says it is capturing.
-fn start_live(port: u16, extra: &[String], err: &Path) -> Child {
+fn start_live(port: u16, extra: &[String], err: &Path) -> Sensor {
     let mut child = Command::new(bin())
         .args(["-i", "lo", "--capture", "pcap", "--bpf"])
         .arg(format!("udp port {port}"))
@@ -1052,7 +1052,29 @@ fn start_live(port: u16, extra: &[String], err: &Path) -> Child {
             std::fs::read_to_string(err).unwrap_or_default()
         );
     }
-    child
+    Sensor(Some(child))
+}
+
+/// A live cloudtap, killed (SIGKILL) if the test ends without stopping it (a failed
+/// assertion must not leave a sensor capturing).
+struct Sensor(Option<Child>);
+
+impl Sensor {
+    fn take(&mut self) -> Child {
+        self.0.take().expect("sensor already stopped")
+    }
+}
+
+impl Drop for Sensor {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            if let Err(e) = c.kill() {
+                eprintln!("warning: cannot kill cloudtap: {e}");
+            }
+            // Reaps it; SIGKILL cannot be refused.
+            let _ = c.wait();
+        }
+    }
 }
 
 fn sigterm(child: &Child) {
@@ -1138,7 +1160,7 @@ fn stop_restart_live(mut rx: Rx, what: &str) {
         s("--flush-timeout"),
         s("5"),
     ];
-    let child = start_live(port, &args, &err);
+    let mut sensor = start_live(port, &args, &err);
     let gap = Duration::from_millis(20);
     // Received so far, across the restart; for syslog, lines of the current file already in.
     let mut got: Vec<Vec<u8>> = Vec::new();
@@ -1183,6 +1205,7 @@ fn stop_restart_live(mut rx: Rx, what: &str) {
         rx.collect(&mut got, &mut base);
         got.len() >= N
     });
+    let child = sensor.take();
     sigterm(&child);
     let code = wait_exit(child, Duration::from_secs(60), &err);
     let stderr = std::fs::read_to_string(&err).unwrap_or_default();
@@ -1390,7 +1413,7 @@ fn spool_kill9_while_down_live() {
     let rport = free_port();
     let url = format!("redis://127.0.0.1:{rport}/alerts?mode=list&types=alert");
     let port = free_port();
-    let mut child = start_live(
+    let mut sensor = start_live(
         port,
         &[
             s("--types"),
@@ -1421,6 +1444,7 @@ fn spool_kill9_while_down_live() {
         alerts_in(&eve)
     );
     assert!(dir_bytes(&spool.join("redis-0")) > 0, "spool folder empty");
+    let mut child = sensor.take();
     child.kill().expect("kill -9 cloudtap");
     // Reaps it (SIGKILL cannot be refused).
     let _ = child.wait();
