@@ -12,6 +12,8 @@ fn root() -> PathBuf {
 }
 
 /// Runs cloudtap; returns (sorted EVE lines, the summary's first line).
+const ID_KEY: &str = "\"event_id\":\"";
+
 fn run(pcap: &Path, lists: &Path, eve: &Path, threads: usize) -> (Vec<String>, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_cloudtap"))
         .args([
@@ -37,6 +39,16 @@ fn run(pcap: &Path, lists: &Path, eve: &Path, threads: usize) -> (Vec<String>, S
         .lines()
         .map(str::to_owned)
         .collect();
+    // Every event carries its own id (unique per run, random per run): check that, then
+    // blank it so runs with different thread counts compare record for record.
+    let mut ids = std::collections::HashSet::new();
+    for l in &mut lines {
+        let at = l.find(ID_KEY).expect("cloudtap.event_id on every record") + ID_KEY.len();
+        let id = l.get(at..at + 32).expect("a 32-digit event id").to_owned();
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "event id {id}");
+        assert!(ids.insert(id.clone()), "event id {id} twice in one run");
+        l.replace_range(at..at + 32, &"0".repeat(32));
+    }
     lines.sort();
     let head = stderr.lines().next().unwrap_or_default().to_owned();
     (lines, head)

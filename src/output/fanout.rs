@@ -751,6 +751,15 @@ impl Worker {
             if self.closed && self.idle() {
                 return Step::Exit;
             }
+            // Down: what sits in memory goes to the spool at once, so a kill -9 while the
+            // sink is down loses nothing the queue held (the writer spools directly once
+            // the spool is not empty).
+            if self.sh.has_spool {
+                let mut st = self.sh.lock();
+                if !st.abandoned && (!st.pending.is_empty() || !self.rx.is_empty()) {
+                    self.spool_rest(&mut st);
+                }
+            }
             let now = Instant::now();
             if now < self.retry_at {
                 std::thread::sleep((self.retry_at - now).min(STEP));
@@ -780,19 +789,23 @@ impl Worker {
             return self.deliver(batch, Src::Pending);
         }
         // 2. The queue.
-        let mut took = Vec::new();
-        while took.len() < BATCH {
-            match self.rx.try_recv() {
-                Ok(o) => took.push(o),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    self.closed = true;
-                    break;
+        let took = {
+            let mut st = self.sh.lock();
+            let mut n = 0;
+            while n < BATCH {
+                match self.rx.try_recv() {
+                    Ok(o) => st.pending.push_back(o),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        self.closed = true;
+                        break;
+                    }
                 }
+                n += 1;
             }
-        }
-        if !took.is_empty() {
-            self.sh.lock().pending.extend(took);
+            n
+        };
+        if took > 0 {
             return Step::Continue;
         }
         // 3. The spool, in order.
@@ -846,9 +859,9 @@ impl Worker {
         }
         match self.rx.recv_timeout(IDLE_WAIT) {
             Ok(o) => {
-                let mut v = vec![o];
-                v.extend(self.rx.try_iter().take(BATCH - 1));
-                self.sh.lock().pending.extend(v);
+                let mut st = self.sh.lock();
+                st.pending.push_back(o);
+                st.pending.extend(self.rx.try_iter().take(BATCH - 1));
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => self.closed = true,
@@ -914,37 +927,69 @@ impl Worker {
         }
     }
 
-    /// The sink went down with events taken from the queue: when the spool is empty and
-    /// they and the queue fit, they go to the spool (in order: pending, then the queue),
-    /// so a crash while down loses them neither. Otherwise they stay in memory, delivered
-    /// first after the reconnect (bounded: one batch plus the queue).
+    /// The sink is down with events in memory (taken from the queue, or still in it): they
+    /// go to the spool, in order. Both are older than anything spooled (the writer queues
+    /// only while the spool is empty), so they go in front of it. Without room they stay in
+    /// memory, delivered first after the reconnect (bounded: one batch plus the queue).
     fn spool_rest(&self, st: &mut State) {
         let Some(sp) = st.spool.as_mut() else { return };
-        if !sp.is_empty() {
-            return;
-        }
         let mut all: Vec<Out> = st.pending.drain(..).collect();
-        all.extend(self.rx.try_iter());
-        let need: u64 = all.iter().map(spool::record_size).sum();
-        if sp.bytes() + need > sp.max_bytes() {
+        let room = sp.max_bytes().saturating_sub(sp.bytes());
+        let mut need: u64 = all.iter().map(spool::record_size).sum();
+        if need > room {
             st.pending.extend(all);
             return;
         }
-        let mut it = all.into_iter();
-        for o in it.by_ref() {
-            match sp.append(&o) {
-                Ok(()) => add(&self.sh.c.spooled, 1),
-                Err(e) => {
-                    // Keep the order: this one and the rest stay in memory. Only the
-                    // records already appended precede them now, which is wrong order
-                    // but cannot happen unless the disk fails mid-way.
-                    add(&self.sh.c.errors, 1);
-                    eprintln_limited(&self.sh, &e);
-                    st.pending.push_back(o);
-                    break;
+        // From the queue only what fits: the one that does not stays in memory (first in
+        // line after `all`), and the next call takes no more, so memory stays bounded.
+        let mut over = None;
+        while let Ok(o) = self.rx.try_recv() {
+            let n = spool::record_size(&o);
+            if need + n > room {
+                over = Some(o);
+                break;
+            }
+            need += n;
+            all.push(o);
+        }
+        if all.is_empty() {
+            st.pending.extend(over);
+            return;
+        }
+        let res = if sp.is_empty() {
+            let mut it = all.into_iter();
+            let mut res = Ok(());
+            for o in it.by_ref() {
+                match sp.append(&o) {
+                    Ok(()) => add(&self.sh.c.spooled, 1),
+                    Err(e) => {
+                        // Keep the order: this one and the rest stay in memory. Only the
+                        // records already appended precede them now, which is wrong order
+                        // but cannot happen unless the disk fails mid-way.
+                        st.pending.push_back(o);
+                        res = Err(e);
+                        break;
+                    }
                 }
             }
+            st.pending.extend(it);
+            res
+        } else {
+            match sp.prepend(&all) {
+                Ok(()) => {
+                    add(&self.sh.c.spooled, all.len() as u64);
+                    Ok(())
+                }
+                Err(e) => {
+                    st.pending.extend(all);
+                    Err(e)
+                }
+            }
+        };
+        st.pending.extend(over);
+        if let Err(e) = res {
+            add(&self.sh.c.errors, 1);
+            eprintln_limited(&self.sh, &e);
         }
-        st.pending.extend(it);
     }
 }

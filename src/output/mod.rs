@@ -1,10 +1,10 @@
-//! Output stage: Suricata-7-compatible EVE JSON lines (one writer thread per output).
+//! Output stage: events serialised once (EVE JSON lines, optionally ECS) and fanned out to
+//! every sink, each with its own bounded queue, spool and thread (fanout.rs).
 
 pub mod ecs;
 pub mod eve;
 pub mod event_id;
 pub mod fanout;
-pub mod sink;
 pub mod spool;
 pub mod stats;
 pub mod transport;

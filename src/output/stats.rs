@@ -24,6 +24,7 @@ fn q(v: Quantiles) -> Value {
 
 /// Writes one stats record for the run so far (`uptime` since start) into `out`, without a
 /// newline; returns the totals to pass to the next call.
+#[allow(clippy::too_many_arguments)] // one stats record: every part of it is one argument
 pub fn write_record(
     c: &Counters,
     p: &Perf,
