@@ -132,7 +132,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (n, unit) = t.split_at(digits);
-    let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a size (e.g. 512M, 1G)"))?;
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (e.g. 512M, 1G)"))?;
     let mult: u64 = match unit.trim().to_ascii_uppercase().as_str() {
         "" | "B" => 1,
         "K" | "KB" | "KIB" => 1 << 10,
@@ -659,13 +661,17 @@ impl Config {
                 if let Scheme::File { .. } = o.scheme {
                     // A live sensor that restarts appends to what it wrote before; an offline
                     // run writes its file afresh.
-                    o.opts.entry("append".into()).or_insert_with(|| "true".into());
+                    o.opts
+                        .entry("append".into())
+                        .or_insert_with(|| "true".into());
                 }
             }
         }
         run.types = run_types;
         let when_full = match (&cli.when_full, &f.when_full) {
-            (Some(w), _) => WhenFull::parse(w).map_err(|e| cli_err.push(format!("--when-full: {e}"))).ok(),
+            (Some(w), _) => WhenFull::parse(w)
+                .map_err(|e| cli_err.push(format!("--when-full: {e}")))
+                .ok(),
             (None, Some(w)) => match WhenFull::parse(w.get_ref()) {
                 Ok(p) => Some(p),
                 Err(e) => {
@@ -675,9 +681,15 @@ impl Config {
             },
             (None, None) => None,
         }
-        .unwrap_or(if live.is_some() { WhenFull::DropOldest } else { WhenFull::Block });
+        .unwrap_or(if live.is_some() {
+            WhenFull::DropOldest
+        } else {
+            WhenFull::Block
+        });
         let spool_max = match (&cli.spool_max, &f.spool_max) {
-            (Some(s), _) => parse_size(s).map_err(|e| cli_err.push(format!("--spool-max: {e}"))).ok(),
+            (Some(s), _) => parse_size(s)
+                .map_err(|e| cli_err.push(format!("--spool-max: {e}")))
+                .ok(),
             (None, Some(s)) => match s.get_ref() {
                 SizeFile::Bytes(n) => Some(*n),
                 SizeFile::Text(t) => match parse_size(t) {
@@ -705,7 +717,11 @@ impl Config {
             spool: cli.spool.clone().or(f.spool.clone()),
             spool_max,
             when_full,
-            flush_timeout: Duration::from_secs_f64(if flush.is_finite() { flush.clamp(0.0, 3600.0) } else { DEFAULT_FLUSH_S }),
+            flush_timeout: Duration::from_secs_f64(if flush.is_finite() {
+                flush.clamp(0.0, 3600.0)
+            } else {
+                DEFAULT_FLUSH_S
+            }),
             queue_cap: SINK_QUEUE_EVENTS,
         };
         let mut all = cx.errors;
@@ -744,7 +760,11 @@ fn kinds_of(t: &Types) -> Vec<Kind> {
         (t.flow, Kind::Flow),
         (t.stats, Kind::Stats),
     ];
-    pairs.into_iter().filter(|(on, _)| *on).map(|(_, k)| k).collect()
+    pairs
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, k)| k)
+        .collect()
 }
 
 fn set_kind(t: &mut Types, k: Kind) {

@@ -989,7 +989,11 @@ impl Serialiser {
             let id = self.ids.next_id();
             self.line.clear();
             // Hex digits only: always UTF-8.
-            eve::write_event(ev, std::str::from_utf8(&id).unwrap_or_default(), &mut self.line);
+            eve::write_event(
+                ev,
+                std::str::from_utf8(&id).unwrap_or_default(),
+                &mut self.line,
+            );
             self.emit(out, meta, ecs_wanted);
         }
     }

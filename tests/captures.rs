@@ -271,10 +271,18 @@ fn alerts_are_suricata_eve_shaped() {
         ]
     );
     // The SIEM deduplicates on it (delivery is at-least-once): 32 hex digits, first.
-    let id = alert["cloudtap"]["event_id"].as_str().expect("cloudtap.event_id");
-    assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    let id = alert["cloudtap"]["event_id"]
+        .as_str()
+        .expect("cloudtap.event_id");
+    assert!(
+        id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
     assert_eq!(
-        alert["cloudtap"].as_object().and_then(|o| o.keys().next()).map(String::as_str),
+        alert["cloudtap"]
+            .as_object()
+            .and_then(|o| o.keys().next())
+            .map(String::as_str),
         Some("event_id")
     );
     let ts = alert["timestamp"].as_str().expect("ts");

@@ -8,7 +8,7 @@
 //!
 //! * `e2e_*`: one run over the project's captures per sink; nothing may be missing, extra,
 //!   duplicated or different.
-//! * `fault_*_live`: live capture on `lo` (needs root; `CLOUDTAP_SKIP_ROOT_TESTS=1` skips,
+//! * `fault_*_live`: live capture on `lo` (needs root; `CLOUDTAP_SKIP_NETNS_TESTS=1` skips,
 //!   anything else without root fails loudly). The test sends one DNS query for
 //!   pastebin.com per fresh UDP source port (one flow, so one alert in `--alert-mode flow`),
 //!   stops the receiver after a third, restarts it on the same port after two thirds, then
@@ -74,13 +74,13 @@ fn no_root() -> bool {
     if unsafe { libc::geteuid() } == 0 {
         return false;
     }
-    if std::env::var_os("CLOUDTAP_SKIP_ROOT_TESTS").is_some_and(|v| v == "1") {
-        eprintln!("skipped: CLOUDTAP_SKIP_ROOT_TESTS=1 (needs root: live capture on lo)");
+    if std::env::var_os("CLOUDTAP_SKIP_NETNS_TESTS").is_some_and(|v| v == "1") {
+        eprintln!("skipped: CLOUDTAP_SKIP_NETNS_TESTS=1 (needs root: live capture on lo)");
         return true;
     }
     panic!(
         "this test captures live on lo and needs root; run as root or set \
-         CLOUDTAP_SKIP_ROOT_TESTS=1 to skip it explicitly"
+         CLOUDTAP_SKIP_NETNS_TESTS=1 to skip it explicitly"
     );
 }
 

@@ -79,7 +79,9 @@ mod tests {
         assert_ne!(x, y);
         assert_eq!(x[..16], y[..16]);
         assert_ne!(x[..16], b.next_id()[..16]);
-        assert!(x.iter().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(x
+            .iter()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_eq!(&x[16..], b"0000000000000000");
         assert_eq!(&y[16..], b"0000000000000001");
     }

@@ -71,14 +71,37 @@ pub enum RedisMode {
 pub enum Scheme {
     /// `-`: standard output.
     Stdout,
-    File { path: PathBuf },
-    UnixDgram { path: PathBuf },
-    UnixStream { path: PathBuf },
-    SyslogUdp { host: String, port: u16 },
-    SyslogTcp { host: String, port: u16 },
-    SyslogTls { host: String, port: u16 },
-    Redis { host: String, port: u16, key: String, mode: RedisMode },
-    Kafka { brokers: Vec<(String, u16)>, topic: String },
+    File {
+        path: PathBuf,
+    },
+    UnixDgram {
+        path: PathBuf,
+    },
+    UnixStream {
+        path: PathBuf,
+    },
+    SyslogUdp {
+        host: String,
+        port: u16,
+    },
+    SyslogTcp {
+        host: String,
+        port: u16,
+    },
+    SyslogTls {
+        host: String,
+        port: u16,
+    },
+    Redis {
+        host: String,
+        port: u16,
+        key: String,
+        mode: RedisMode,
+    },
+    Kafka {
+        brokers: Vec<(String, u16)>,
+        topic: String,
+    },
 }
 
 impl Scheme {
@@ -230,9 +253,7 @@ pub fn parse(url: &str) -> Result<SinkSpec, UrlError> {
         let (host, port) = host_port(url, r.trim_end_matches('/'))?;
         Scheme::SyslogTls { host, port }
     } else if let Some(r) = head.strip_prefix("redis://") {
-        let (hp, key) = r
-            .split_once('/')
-            .ok_or_else(|| bad(url, "missing /KEY"))?;
+        let (hp, key) = r.split_once('/').ok_or_else(|| bad(url, "missing /KEY"))?;
         let key = unescape(url, key)?;
         if key.is_empty() {
             return Err(bad(url, "empty KEY"));
@@ -387,8 +408,13 @@ mod tests {
             .unwrap()
             .scheme
         {
-            Scheme::Redis { key, mode, port, .. } => {
-                assert_eq!((key.as_str(), mode, port), ("cloudtap", RedisMode::Stream, 6379))
+            Scheme::Redis {
+                key, mode, port, ..
+            } => {
+                assert_eq!(
+                    (key.as_str(), mode, port),
+                    ("cloudtap", RedisMode::Stream, 6379)
+                )
             }
             o => panic!("{o:?}"),
         }
@@ -410,10 +436,19 @@ mod tests {
     fn errors_are_typed() {
         assert!(matches!(parse("http://x"), Err(UrlError::Scheme(_))));
         assert!(matches!(parse("redis://h:1"), Err(UrlError::Bad { .. })));
-        assert!(matches!(parse("syslog+udp://h:0"), Err(UrlError::Bad { .. })));
-        assert!(matches!(parse("syslog+udp://h:70000"), Err(UrlError::Bad { .. })));
+        assert!(matches!(
+            parse("syslog+udp://h:0"),
+            Err(UrlError::Bad { .. })
+        ));
+        assert!(matches!(
+            parse("syslog+udp://h:70000"),
+            Err(UrlError::Bad { .. })
+        ));
         assert!(matches!(parse("-?format=xml"), Err(UrlError::Value { .. })));
-        assert!(matches!(parse("-?types=alert,foo"), Err(UrlError::Value { .. })));
+        assert!(matches!(
+            parse("-?types=alert,foo"),
+            Err(UrlError::Value { .. })
+        ));
         assert!(matches!(parse("file:x?a=1&a=2"), Err(UrlError::Bad { .. })));
         assert!(matches!(parse("file:%zz"), Err(UrlError::Bad { .. })));
     }
