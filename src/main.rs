@@ -271,7 +271,12 @@ fn run(cli: &Cli) -> ExitCode {
         }
         }
     };
-    if let Err(e) = cloudtap::signals::install(&ctl, on_hup, cfg.shutdown_timeout) {
+    // The stop sequence is: drain the capture and worker queues (--shutdown-timeout), then
+    // let the sinks deliver (--flush-timeout), then spool what is left. The watchdog allows
+    // the sum and one second for the spool write, so it never cuts the sinks' flush short and
+    // leaves in memory what the spool would have kept.
+    let grace = cfg.shutdown_timeout + cfg.fanout.flush_timeout + std::time::Duration::from_secs(1);
+    if let Err(e) = cloudtap::signals::install(&ctl, on_hup, grace) {
         eprintln!("cloudtap: cannot install signal handlers: {e}");
         return ExitCode::from(2);
     }

@@ -67,7 +67,7 @@ pub fn install(
                             .spawn(move || {
                                 std::thread::sleep(grace);
                                 eprintln!(
-                                    "cloudtap: shutdown did not finish within {:.1} s (--shutdown-timeout); exiting with output undelivered",
+                                    "cloudtap: shutdown did not finish within {:.1} s (--shutdown-timeout + --flush-timeout + 1 s); exiting with output undelivered",
                                     grace.as_secs_f64()
                                 );
                                 std::process::exit(1);

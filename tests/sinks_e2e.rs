@@ -963,27 +963,32 @@ fn e2e_syslog_tcp() {
     assert_exact("syslog tcp", &want, &got);
 }
 
+/// One run with a Unix socket sink (`scheme` `unix+dgram` or `unix+stream`, `query` after
+/// the path) and a listener in the test: the file sink's events, and what the listener got.
+fn e2e_unix(name: &str, scheme: &str, query: &str) -> (BTreeMap<String, Value>, Vec<Value>) {
+    let d = tmp(&format!("{name}-rx"));
+    let sock = d.path().join("rx.sock");
+    let rx = if scheme == "unix+dgram" {
+        UnixRx::dgram(&sock)
+    } else {
+        UnixRx::stream(&sock)
+    };
+    let url = format!("{scheme}:{}{query}", sock.display());
+    let (_d, want) = e2e_run(name, &url, &TYPES.split(',').collect::<Vec<_>>());
+    settle(Duration::from_secs(10), want.len(), || rx.count());
+    let got = parse_received(&rx.stop(), name);
+    (want, got)
+}
+
 #[test]
 fn e2e_unix_dgram() {
-    let d = tmp("unix-dgram-rx");
-    let sock = d.path().join("rx.sock");
-    let rx = UnixRx::dgram(&sock);
-    let url = format!("unix+dgram:{}", sock.display());
-    let (_d, want) = e2e_run("unix-dgram", &url, &TYPES.split(',').collect::<Vec<_>>());
-    settle(Duration::from_secs(10), want.len(), || rx.count());
-    let got = parse_received(&rx.stop(), "unix dgram");
+    let (want, got) = e2e_unix("unix-dgram", "unix+dgram", "");
     assert_exact("unix dgram", &want, &got);
 }
 
 #[test]
 fn e2e_unix_stream() {
-    let d = tmp("unix-stream-rx");
-    let sock = d.path().join("rx.sock");
-    let rx = UnixRx::stream(&sock);
-    let url = format!("unix+stream:{}", sock.display());
-    let (_d, want) = e2e_run("unix-stream", &url, &TYPES.split(',').collect::<Vec<_>>());
-    settle(Duration::from_secs(10), want.len(), || rx.count());
-    let got = parse_received(&rx.stop(), "unix stream");
+    let (want, got) = e2e_unix("unix-stream", "unix+stream", "");
     assert_exact("unix stream", &want, &got);
 }
 
@@ -992,13 +997,7 @@ fn e2e_ecs_over_unix_stream() {
     // ECS end to end: each document the receiver gets is the documented mapping
     // (docs/ecs.md, checked row by row by tests/ecs.rs) of the file sink's EVE event with
     // the same id, field for field.
-    let d = tmp("unix-ecs-rx");
-    let sock = d.path().join("rx.sock");
-    let rx = UnixRx::stream(&sock);
-    let url = format!("unix+stream:{}?format=ecs", sock.display());
-    let (_d, want) = e2e_run("unix-ecs", &url, &TYPES.split(',').collect::<Vec<_>>());
-    settle(Duration::from_secs(10), want.len(), || rx.count());
-    let got = parse_received(&rx.stop(), "unix ecs");
+    let (want, got) = e2e_unix("unix-ecs", "unix+stream", "?format=ecs");
     let mut expected = BTreeMap::new();
     for (id, eve) in &want {
         let mut line = Vec::new();

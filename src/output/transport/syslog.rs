@@ -21,6 +21,7 @@ use super::unix::{
 };
 use super::{Kind, Out, OutMeta, Partial, SendError, Transport};
 use crate::output::url::{Scheme, SinkSpec};
+use crate::timefmt::civil_from_days;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore};
@@ -125,20 +126,6 @@ fn push_fixed(out: &mut Vec<u8>, n: u64, width: usize) {
         v /= 10;
     }
     out.extend_from_slice(&tmp[..width]);
-}
-
-/// Civil date of a day count since 1970-01-01 (proleptic Gregorian; H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// RFC 3339 UTC with microseconds: `2023-11-14T22:13:20.123456Z` (RFC 5424 allows at most
