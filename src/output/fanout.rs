@@ -334,14 +334,8 @@ impl Fanout {
                             }
                         };
                         for o in fallback {
-                            match sp.append(o) {
-                                Ok(()) => add(&c.spooled, 1),
-                                Err(e) => {
-                                    if !matches!(e, SpoolError::Full { .. }) {
-                                        add(&c.errors, 1);
-                                    }
-                                    add(&c.dropped_newest, 1);
-                                }
+                            if spool_append(&s.shared, sp, o).is_err() {
+                                add(&c.dropped_newest, 1);
                             }
                         }
                         if let Err(e) = sp.sync() {
@@ -481,16 +475,11 @@ impl Sink {
                     }
                 }
             }
-            match sp.append(&out) {
-                Ok(()) => {
-                    add(&c.spooled, 1);
-                    return;
-                }
-                Err(SpoolError::Full { .. }) => {}
-                Err(e) => {
-                    add(&c.errors, 1);
+            match spool_append(&self.shared, sp, &out) {
+                Ok(()) => return,
+                Err(NotSpooled::Full) => {}
+                Err(NotSpooled::Failed) => {
                     add(&c.dropped_newest, 1);
-                    eprintln_limited(&self.shared, &e);
                     return;
                 }
             }
@@ -544,23 +533,15 @@ fn make_room(sh: &Shared, sp: &mut Spool, inflight: Option<(u64, usize)>, out: &
         if dropped == 0 && h1 == h0 {
             break;
         }
-        match sp.append(out) {
-            Ok(()) => {
-                add(&c.spooled, 1);
-                return;
-            }
-            Err(SpoolError::Full { .. }) => {}
-            Err(e) => {
-                add(&c.errors, 1);
-                eprintln_limited(sh, &e);
-                break;
-            }
+        match spool_append(sh, sp, out) {
+            Ok(()) => return,
+            Err(NotSpooled::Full) => {}
+            Err(NotSpooled::Failed) => break,
         }
     }
     // Larger than the whole spool, or the spool failed.
-    match sp.append(out) {
-        Ok(()) => add(&c.spooled, 1),
-        Err(_) => add(&c.dropped_newest, 1),
+    if spool_append(sh, sp, out).is_err() {
+        add(&c.dropped_newest, 1);
     }
 }
 
@@ -579,6 +560,32 @@ fn overlap((a, b): (u64, u64), inflight: Option<(u64, usize)>) -> u64 {
 fn eprintln_limited(sh: &Shared, e: &SpoolError) {
     if sh.c.errors.load(Relaxed) <= 3 {
         eprintln!("cloudtap: sink {}: {e}", sh.name);
+    }
+}
+
+/// Why [`spool_append`] did not take an event.
+#[derive(Debug, PartialEq, Eq)]
+enum NotSpooled {
+    /// The spool is at `--spool-max`: the caller applies its policy (not counted here).
+    Full,
+    /// An I/O error, already counted in `errors` and printed (a few times).
+    Failed,
+}
+
+/// Appends one event to the spool and counts the outcome: `spooled`, or an I/O error.
+/// The one place every path (writer, sink thread, exit) spools an event through.
+fn spool_append(sh: &Shared, sp: &mut Spool, out: &Out) -> Result<(), NotSpooled> {
+    match sp.append(out) {
+        Ok(()) => {
+            add(&sh.c.spooled, 1);
+            Ok(())
+        }
+        Err(SpoolError::Full { .. }) => Err(NotSpooled::Full),
+        Err(e) => {
+            add(&sh.c.errors, 1);
+            eprintln_limited(sh, &e);
+            Err(NotSpooled::Failed)
+        }
     }
 }
 
@@ -956,40 +963,28 @@ impl Worker {
             st.pending.extend(over);
             return;
         }
-        let res = if sp.is_empty() {
+        if sp.is_empty() {
             let mut it = all.into_iter();
-            let mut res = Ok(());
             for o in it.by_ref() {
-                match sp.append(&o) {
-                    Ok(()) => add(&self.sh.c.spooled, 1),
-                    Err(e) => {
-                        // Keep the order: this one and the rest stay in memory. Only the
-                        // records already appended precede them now, which is wrong order
-                        // but cannot happen unless the disk fails mid-way.
-                        st.pending.push_back(o);
-                        res = Err(e);
-                        break;
-                    }
+                if spool_append(&self.sh, sp, &o).is_err() {
+                    // Keep the order: this one and the rest stay in memory. Only the
+                    // records already appended precede them now, which is wrong order
+                    // but cannot happen unless the disk fails mid-way.
+                    st.pending.push_back(o);
+                    break;
                 }
             }
             st.pending.extend(it);
-            res
         } else {
             match sp.prepend(&all) {
-                Ok(()) => {
-                    add(&self.sh.c.spooled, all.len() as u64);
-                    Ok(())
-                }
+                Ok(()) => add(&self.sh.c.spooled, all.len() as u64),
                 Err(e) => {
                     st.pending.extend(all);
-                    Err(e)
+                    add(&self.sh.c.errors, 1);
+                    eprintln_limited(&self.sh, &e);
                 }
             }
-        };
-        st.pending.extend(over);
-        if let Err(e) = res {
-            add(&self.sh.c.errors, 1);
-            eprintln_limited(&self.sh, &e);
         }
+        st.pending.extend(over);
     }
 }

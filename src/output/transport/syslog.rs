@@ -870,14 +870,7 @@ mod tests {
         assert_eq!(severity(&meta(Kind::Alert, 3, 0)), 4);
         assert_eq!(severity(&meta(Kind::Alert, 0, 0)), 4);
         assert_eq!(severity(&meta(Kind::Alert, 9, 0)), 4);
-        for k in [
-            Kind::Dns,
-            Kind::Tls,
-            Kind::Http,
-            Kind::Quic,
-            Kind::Flow,
-            Kind::Stats,
-        ] {
+        for k in Kind::ALL.into_iter().filter(|k| *k != Kind::Alert) {
             assert_eq!(severity(&meta(k, 1, 0)), 6);
         }
     }
