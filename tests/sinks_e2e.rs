@@ -1628,9 +1628,12 @@ fn spool_sink_down_then_next_run() {
     );
     let got = parse_received(&redis_drain_list(r.port, "alerts"), "redis list");
     assert_exact("spool across runs", &want, &got);
+    // Run 2's own events that arrive while run 1's are still being replayed go behind them
+    // in the spool (the order rule) and are replayed too: how many depends on timing (none
+    // on a quiet machine, 28 of 28 once in CI), so the count is exact only as a sum.
     assert_eq!(
         (s2.replayed, s2.left_in_spool, s2.sent),
-        (first.len() as u64, 0, want.len() as u64),
+        (first.len() as u64 + s2.spooled, 0, want.len() as u64),
         "run 2 summary {s2:?}"
     );
 }
